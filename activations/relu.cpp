@@ -1,0 +1,32 @@
+// ReLU's fused CPU kernels and its composed reference (see relu.h).
+#include "activations/relu.h"
+
+#include "autograd/ops.h"
+#include "core/error.h"
+
+namespace actlab {
+
+Relu::Relu(Spec& spec) : Activation(spec.text()) { spec.finish(); }
+
+void Relu::forward_kernel(const Tensor& x, const std::vector<Tensor>&, Tensor& y) const {
+  check(x.device() == Device::cpu, "relu: fused kernel for " + to_string(x.device()) + " is not in this build");
+  const float* in = x.data();
+  float* out = y.data();
+  const int64_t n = x.numel();
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+void Relu::backward_kernel(const Tensor&, const Tensor& y, const Tensor& dy, const std::vector<Tensor>&,
+                           Tensor& dx, std::vector<Tensor>&) const {
+  const float* out = y.data();
+  const float* g = dy.data();
+  float* d = dx.data();
+  const int64_t n = y.numel();
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) d[i] = out[i] > 0.0f ? g[i] : 0.0f;
+}
+
+Var Relu::composed(const Var& x) { return ops::relu(x); }
+
+}  // namespace actlab

@@ -1,0 +1,245 @@
+// Elementwise CPU kernels: unary maps with their derivatives, broadcasting
+// binary ops and the reduction that undoes broadcasting, plus the small
+// shape ops (spatial mean, ResNet's option-A shortcut).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/cpu/cpu_kernels.h"
+#include "core/error.h"
+
+namespace actlab::cpu {
+namespace {
+
+float apply(UnaryOp op, float x) {
+  switch (op) {
+    case UnaryOp::neg: return -x;
+    case UnaryOp::exp: return std::exp(x);
+    case UnaryOp::log: return std::log(x);
+    case UnaryOp::sigmoid: return 1.0f / (1.0f + std::exp(-x));
+    case UnaryOp::tanh: return std::tanh(x);
+    case UnaryOp::relu: return x > 0.0f ? x : 0.0f;
+    case UnaryOp::square: return x * x;
+    case UnaryOp::sqrt: return std::sqrt(x);
+    case UnaryOp::abs: return std::fabs(x);
+    case UnaryOp::sin: return std::sin(x);
+    case UnaryOp::cos: return std::cos(x);
+  }
+  return x;
+}
+
+// f'(x) given x and y = f(x)
+float derivative(UnaryOp op, float x, float y) {
+  switch (op) {
+    case UnaryOp::neg: return -1.0f;
+    case UnaryOp::exp: return y;
+    case UnaryOp::log: return 1.0f / x;
+    case UnaryOp::sigmoid: return y * (1.0f - y);
+    case UnaryOp::tanh: return 1.0f - y * y;
+    case UnaryOp::relu: return x > 0.0f ? 1.0f : 0.0f;  // ReLU'(0) = 0, as PyTorch
+    case UnaryOp::square: return 2.0f * x;
+    case UnaryOp::sqrt: return 0.5f / y;
+    case UnaryOp::abs: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
+    case UnaryOp::sin: return std::cos(x);
+    case UnaryOp::cos: return -std::sin(x);
+  }
+  return 0.0f;
+}
+
+float combine(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::add: return a + b;
+    case BinaryOp::sub: return a - b;
+    case BinaryOp::mul: return a * b;
+    case BinaryOp::div: return a / b;
+    case BinaryOp::maximum: return a >= b ? a : b;
+    case BinaryOp::minimum: return a <= b ? a : b;
+    case BinaryOp::greater_equal: return a >= b ? 1.0f : 0.0f;
+    case BinaryOp::less_equal: return a <= b ? 1.0f : 0.0f;
+  }
+  return a;
+}
+
+// Strides of `t` seen through the broadcast shape `out` (0 where broadcast).
+std::vector<int64_t> broadcast_strides(const Shape& t, const Shape& out) {
+  std::vector<int64_t> strides(out.size(), 0);
+  int64_t stride = 1;
+  for (int i = static_cast<int>(t.size()) - 1, j = static_cast<int>(out.size()) - 1; i >= 0; --i, --j) {
+    strides[j] = t[i] == 1 ? 0 : stride;
+    stride *= t[i];
+  }
+  return strides;
+}
+
+// Calls body(offset_out, offset_a, offset_b, count, stride_a, stride_b) for
+// each innermost row of the broadcast iteration.
+template <class Body>
+void for_each_row(const Shape& out, const std::vector<int64_t>& sa, const std::vector<int64_t>& sb, Body body) {
+  const int nd = static_cast<int>(out.size());
+  if (nd == 0) {
+    body(0, 0, 0, 1, 0, 0);
+    return;
+  }
+  const int64_t inner = out[nd - 1];
+  const int64_t rows = inner ? numel(out) / inner : 0;
+  std::vector<int64_t> index(nd, 0);
+  int64_t oa = 0, ob = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    body(row * inner, oa, ob, inner, sa[nd - 1], sb[nd - 1]);
+    for (int d = nd - 2; d >= 0; --d) {
+      ++index[d];
+      oa += sa[d];
+      ob += sb[d];
+      if (index[d] < out[d]) break;
+      oa -= sa[d] * out[d];
+      ob -= sb[d] * out[d];
+      index[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+void unary_forward(UnaryOp op, const Tensor& x, Tensor& y) {
+  const float* in = x.data();
+  float* out = y.data();
+  const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) out[i] = apply(op, in[i]);
+}
+
+void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
+  const float* xd = x.data();
+  const float* yd = y.data();
+  const float* g = dy.data();
+  float* out = dx.data();
+  const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) out[i] = g[i] * derivative(op, xd[i], yd[i]);
+}
+
+void binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  const float* ad = a.data();
+  const float* bd = b.data();
+  float* od = out.data();
+  if (a.shape() == b.shape()) {
+    const int64_t n = a.numel();
+#pragma omp parallel for schedule(static) if (n > 32768)
+    for (int64_t i = 0; i < n; ++i) od[i] = combine(op, ad[i], bd[i]);
+    return;
+  }
+  const auto sa = broadcast_strides(a.shape(), out.shape());
+  const auto sb = broadcast_strides(b.shape(), out.shape());
+  for_each_row(out.shape(), sa, sb, [&](int64_t o, int64_t ia, int64_t ib, int64_t count, int64_t da, int64_t db) {
+    for (int64_t i = 0; i < count; ++i) od[o + i] = combine(op, ad[ia + i * da], bd[ib + i * db]);
+  });
+}
+
+void affine_scalar(const Tensor& x, float alpha, float beta, Tensor& y) {
+  const float* in = x.data();
+  float* out = y.data();
+  const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) out[i] = alpha * in[i] + beta;
+}
+
+void sum_to(const Tensor& x, Tensor& out) {
+  if (x.shape() == out.shape()) {
+    std::memcpy(out.data(), x.data(), x.numel() * sizeof(float));
+    return;
+  }
+  // Accumulate in double, in iteration order: deterministic.
+  std::vector<double> acc(out.numel(), 0.0);
+  const auto so = broadcast_strides(out.shape(), x.shape());
+  const float* xd = x.data();
+  for_each_row(x.shape(), so, so, [&](int64_t ix, int64_t io, int64_t, int64_t count, int64_t d, int64_t) {
+    if (d == 0) {
+      double s = 0.0;
+      for (int64_t i = 0; i < count; ++i) s += xd[ix + i];
+      acc[io] += s;
+    } else {
+      for (int64_t i = 0; i < count; ++i) acc[io + i * d] += xd[ix + i];
+    }
+  });
+  float* od = out.data();
+  for (int64_t i = 0; i < out.numel(); ++i) od[i] = static_cast<float>(acc[i]);
+}
+
+void mean_hw_forward(const Tensor& x, Tensor& y) {
+  const int64_t planes = x.size(0) * x.size(1), HW = x.numel() / std::max<int64_t>(planes, 1);
+  const float* xd = x.data();
+  float* yd = y.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < planes; ++p) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < HW; ++i) sum += xd[p * HW + i];
+    yd[p] = static_cast<float>(sum / static_cast<double>(HW));
+  }
+}
+
+void mean_hw_backward(const Tensor& dy, Tensor& dx) {
+  const int64_t planes = dx.size(0) * dx.size(1), HW = dx.numel() / std::max<int64_t>(planes, 1);
+  const float* g = dy.data();
+  float* out = dx.data();
+  const float inv = 1.0f / static_cast<float>(HW);
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t i = 0; i < HW; ++i) out[p * HW + i] = g[p] * inv;
+}
+
+void shortcut_a_forward(const Tensor& x, int64_t pad, Tensor& y) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t K = y.size(1), P = y.size(2), Q = y.size(3);
+  const float* xd = x.data();
+  float* yd = y.data();
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t k = 0; k < K; ++k) {
+      float* out = yd + (n * K + k) * P * Q;
+      const int64_t c = k - pad;
+      if (c < 0 || c >= C) {
+        std::fill(out, out + P * Q, 0.0f);
+        continue;
+      }
+      const float* in = xd + (n * C + c) * H * W;
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q) out[p * Q + q] = in[(2 * p) * W + 2 * q];
+    }
+  }
+}
+
+void shortcut_a_backward(const Tensor& dy, int64_t pad, Tensor& dx) {
+  const int64_t N = dx.size(0), C = dx.size(1), H = dx.size(2), W = dx.size(3);
+  const int64_t K = dy.size(1), P = dy.size(2), Q = dy.size(3);
+  const float* g = dy.data();
+  float* out = dx.data();
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) {
+      float* plane = out + (n * C + c) * H * W;
+      std::fill(plane, plane + H * W, 0.0f);
+      const float* in = g + (n * K + c + pad) * P * Q;
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q) plane[(2 * p) * W + 2 * q] = in[p * Q + q];
+    }
+  }
+}
+
+void accumulate(Tensor& acc, const Tensor& x) {
+  float* a = acc.data();
+  const float* b = x.data();
+  const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+}
+
+bool all_finite(const Tensor& x) {
+  const float* d = x.data();
+  const int64_t n = x.numel();
+  bool ok = true;
+  for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(d[i]);
+  return ok;
+}
+
+}  // namespace actlab::cpu

@@ -1,0 +1,101 @@
+// The per-op kernel table. Each backend fills one `Kernels` (cpu: core/cpu/,
+// cuda: core/cuda/); the front-door functions in ops.h pick the table by the
+// tensors' device, so no caller ever branches on the device.
+//
+// Kernels write into outputs the caller allocated with the right shape; they
+// never allocate results themselves (scratch space comes from the allocator).
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace actlab {
+
+// Geometry of a 2-D convolution over NCHW input with OIHW weights.
+struct ConvShape {
+  int64_t N, C, H, W;     // input
+  int64_t K, R, S;        // output channels, kernel height, kernel width
+  int64_t P, Q;           // output height, width
+  int stride, pad, groups;
+};
+
+struct PoolShape {
+  int64_t N, C, H, W, P, Q;
+  int kernel, stride, pad;
+};
+
+enum class UnaryOp : uint8_t { neg, exp, log, sigmoid, tanh, relu, square, sqrt, abs, sin, cos };
+// greater_equal and less_equal give 1 or 0 (masks for max and min backward).
+enum class BinaryOp : uint8_t { add, sub, mul, div, maximum, minimum, greater_equal, less_equal };
+
+struct Kernels {
+  // y = conv(x, w) + bias (bias may be undefined)
+  void (*conv2d_forward)(const ConvShape&, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
+  void (*conv2d_backward_input)(const ConvShape&, const Tensor& dy, const Tensor& w, Tensor& dx);
+  // dw (and dbias if defined) are overwritten, not accumulated.
+  void (*conv2d_backward_weight)(const ConvShape&, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias);
+
+  // Batch norm over [N, C, HW]. Training: batch statistics, saves mean and
+  // 1/sqrt(var + eps) for backward, and updates running stats with momentum.
+  void (*batch_norm_train)(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                           Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,
+                           Tensor& save_invstd);
+  void (*batch_norm_eval)(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                          const Tensor& running_var, float eps, Tensor& y);
+  void (*batch_norm_backward)(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                              const Tensor& save_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+
+  // y[N, out] = x[N, in] · w[out, in]^T + b
+  void (*linear_forward)(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
+  void (*linear_backward)(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw,
+                          Tensor& db);
+
+  void (*max_pool2d_forward)(const PoolShape&, const Tensor& x, Tensor& y, Tensor& argmax);
+  void (*max_pool2d_backward)(const PoolShape&, const Tensor& dy, const Tensor& argmax, Tensor& dx);
+  // Average pooling counts the zero padding in the divisor (PyTorch's default).
+  void (*avg_pool2d_forward)(const PoolShape&, const Tensor& x, Tensor& y);
+  void (*avg_pool2d_backward)(const PoolShape&, const Tensor& dy, Tensor& dx);
+
+  // Elementwise maps and their derivatives: dx = dy · f'(x), given x and y = f(x).
+  void (*unary_forward)(UnaryOp, const Tensor& x, Tensor& y);
+  void (*unary_backward)(UnaryOp, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx);
+  // out = a ∘ b with NumPy broadcasting (out has the broadcast shape).
+  void (*binary_forward)(BinaryOp, const Tensor& a, const Tensor& b, Tensor& out);
+  // y = alpha·x + beta (a scalar affine map)
+  void (*affine_scalar)(const Tensor& x, float alpha, float beta, Tensor& y);
+  // Sums x into out, whose shape x broadcasts to (the backward of broadcasting).
+  void (*sum_to)(const Tensor& x, Tensor& out);
+  // mean over H, W: [N, C, H, W] -> [N, C]; and its backward
+  void (*mean_hw_forward)(const Tensor& x, Tensor& y);
+  void (*mean_hw_backward)(const Tensor& dy, Tensor& dx);
+  // ResNet option-A shortcut: x[:, :, ::2, ::2] with `pad` zero channels on each side.
+  void (*shortcut_a_forward)(const Tensor& x, int64_t pad, Tensor& y);
+  void (*shortcut_a_backward)(const Tensor& dy, int64_t pad, Tensor& dx);
+
+  // Mean softmax cross-entropy over the batch with label smoothing; writes the
+  // per-row log-softmax to `log_probs` (for backward) and returns the loss.
+  float (*cross_entropy_forward)(const Tensor& logits, const int32_t* labels, float smoothing,
+                                 Tensor& log_probs);
+  void (*cross_entropy_backward)(const Tensor& log_probs, const int32_t* labels, float smoothing, float dloss,
+                                 Tensor& dlogits);
+
+  // acc += x (same shape); used to accumulate gradients.
+  void (*accumulate)(Tensor& acc, const Tensor& x);
+  // SGD with momentum (torch.optim.SGD semantics, dampening 0), in place.
+  void (*sgd_step)(Tensor& w, const Tensor& g, Tensor& velocity, float lr, float momentum, float weight_decay,
+                   bool nesterov, bool first_step);
+  // true when every value is finite
+  bool (*all_finite)(const Tensor& x);
+};
+
+const Kernels& kernels(Device device);   // throws Error if that backend is absent
+const Kernels& cpu_kernels();            // core/cpu/
+#ifdef ACTLAB_HAVE_CUDA_KERNELS
+const Kernels& cuda_kernels();           // core/cuda/
+#endif
+
+// Threads used by CPU kernels (OpenMP); BLAS runs single-threaded inside them.
+void set_num_threads(int threads);
+int num_threads();
+
+}  // namespace actlab

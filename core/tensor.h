@@ -1,0 +1,74 @@
+// The float32 tensor: a shape, a device tag and shared, contiguous storage
+// (NCHW for images). Views share storage; nothing is strided.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace actlab {
+
+enum class Device : uint8_t { cpu, cuda };
+std::string to_string(Device device);
+Device parse_device(const std::string& name);   // "cpu" | "cuda"; throws Error
+bool cuda_available();                           // built with CUDA and a GPU answers
+
+using Shape = std::vector<int64_t>;
+int64_t numel(const Shape& shape);
+std::string to_string(const Shape& shape);       // "[128, 16, 32, 32]"
+
+// One allocation on one device, returned to that device's caching allocator.
+class Storage {
+ public:
+  Storage(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  static Tensor empty(Shape shape, Device device = Device::cpu);
+  static Tensor zeros(Shape shape, Device device = Device::cpu);
+  static Tensor full(Shape shape, float value, Device device = Device::cpu);
+  static Tensor from_vector(Shape shape, const std::vector<float>& values);
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  int ndim() const { return static_cast<int>(shape_.size()); }
+  int64_t size(int dim) const;                   // negative dims count from the end
+  int64_t numel() const { return numel_; }
+  Device device() const { return device_; }
+
+  float* data() const { return static_cast<float*>(storage_->data()) + offset_; }
+
+  Tensor view(Shape shape) const;                // same storage, same numel
+  Tensor slice(int64_t begin, int64_t end) const;  // rows [begin, end) of dim 0, shared
+  Tensor clone() const;
+  Tensor to(Device device) const;
+  void copy_from(const Tensor& source);          // same numel, any devices
+  std::vector<float> to_vector() const;
+  float item() const;                            // the value of a one-element tensor
+  void zero_();
+  void fill_(float value);
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  Shape shape_;
+  int64_t numel_ = 0;
+  int64_t offset_ = 0;                           // in elements
+  Device device_ = Device::cpu;
+};
+
+bool same_shape(const Tensor& a, const Tensor& b);
+
+}  // namespace actlab
