@@ -47,6 +47,7 @@ class Module {
   void for_each_module(const std::function<void(const std::string& name, Module&)>& visit,
                        const std::string& prefix = "");
   int64_t parameter_count();
+  bool has_children() const { return !children_.empty(); }
 
   // Parameters of this module alone (not children).
   const std::vector<std::pair<std::string, Parameter>>& own_parameters() const { return parameters_; }

@@ -1,0 +1,168 @@
+// IDX and CIFAR binary readers (see dataset.h). Every malformed file stops
+// with a message naming the file, what was expected and what was found.
+#include "data/dataset.h"
+
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace actlab {
+namespace fs = std::filesystem;
+namespace {
+
+// Reads a whole file; gzip is undone transparently (zlib reads plain files too).
+std::vector<uint8_t> read_file(const std::string& path) {
+  if (!fs::exists(path)) fail("data: file not found: " + path);
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) fail("data: cannot open " + path);
+  std::vector<uint8_t> out;
+  std::vector<uint8_t> chunk(1 << 20);
+  while (true) {
+    int n = gzread(f, chunk.data(), static_cast<unsigned>(chunk.size()));
+    if (n < 0) {
+      int code = 0;
+      std::string why = gzerror(f, &code);
+      gzclose(f);
+      fail("data: " + path + " is corrupt (" + why + ")");
+    }
+    if (n == 0) break;
+    out.insert(out.end(), chunk.begin(), chunk.begin() + n);
+  }
+  gzclose(f);
+  return out;
+}
+
+uint32_t big_endian(const std::vector<uint8_t>& b, size_t at) {
+  return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) | uint32_t(b[at + 3]);
+}
+
+// `name` or `name.gz` inside dir
+std::string find_file(const std::string& dir, const std::string& name) {
+  for (const std::string candidate : {name, name + ".gz"}) {
+    fs::path p = fs::path(dir) / candidate;
+    if (fs::exists(p)) return p.string();
+  }
+  fail("data: " + (fs::path(dir) / name).string() + "[.gz] not found");
+}
+
+}  // namespace
+
+DataSource parse_data_source(const std::string& text) {
+  const size_t colon = text.find(':');
+  DataSource s{text.substr(0, colon), colon == std::string::npos ? "" : text.substr(colon + 1)};
+  if (s.kind == "fashion-mnist") {
+    if (s.path.empty()) s.path = "/usr/share/datasets/fashion-mnist";
+  } else if (s.kind == "mnist" || s.kind == "cifar10" || s.kind == "cifar100") {
+    if (s.path.empty()) fail("--data: " + s.kind + " needs a directory: --data " + s.kind + ":DIR");
+  } else if (s.kind == "imagefolder") {
+    fail("--data: imagefolder data sets are not supported by this version of actlab "
+         "(supported: fashion-mnist, mnist, cifar10, cifar100)");
+  } else {
+    fail("--data: unknown data set '" + s.kind + "' (expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR)");
+  }
+  if (!fs::is_directory(s.path)) fail("--data: directory not found: " + s.path);
+  return s;
+}
+
+Dataset read_idx(const std::string& images_file, const std::string& labels_file) {
+  const std::vector<uint8_t> images = read_file(images_file);
+  const std::vector<uint8_t> labels = read_file(labels_file);
+  if (images.size() < 16 || big_endian(images, 0) != 0x00000803)
+    fail("data: " + images_file + " is not an IDX image file (expected magic 0x00000803 and a 16-byte header)");
+  if (labels.size() < 8 || big_endian(labels, 0) != 0x00000801)
+    fail("data: " + labels_file + " is not an IDX label file (expected magic 0x00000801 and an 8-byte header)");
+  Dataset d;
+  d.count = big_endian(images, 4);
+  d.channels = 1;
+  d.height = big_endian(images, 8);
+  d.width = big_endian(images, 12);
+  const size_t expected = 16 + static_cast<size_t>(d.count * d.height * d.width);
+  if (images.size() != expected)
+    fail("data: " + images_file + " is truncated or malformed: its header promises " + std::to_string(d.count) +
+         " images of " + std::to_string(d.height) + "x" + std::to_string(d.width) + " (" + std::to_string(expected) +
+         " bytes), the file has " + std::to_string(images.size()) + " bytes");
+  const int64_t label_count = big_endian(labels, 4);
+  if (labels.size() != 8 + static_cast<size_t>(label_count))
+    fail("data: " + labels_file + " is truncated or malformed: its header promises " + std::to_string(label_count) +
+         " labels (" + std::to_string(8 + label_count) + " bytes), the file has " + std::to_string(labels.size()) +
+         " bytes");
+  if (label_count != d.count)
+    fail("data: " + labels_file + " has " + std::to_string(label_count) + " labels but " + images_file + " has " +
+         std::to_string(d.count) + " images");
+  d.pixels.assign(images.begin() + 16, images.end());
+  d.labels.resize(d.count);
+  d.classes = 0;
+  for (int64_t i = 0; i < d.count; ++i) {
+    d.labels[i] = labels[8 + i];
+    d.classes = std::max<int64_t>(d.classes, d.labels[i] + 1);
+  }
+  return d;
+}
+
+Dataset read_cifar(const std::vector<std::string>& files, bool cifar100) {
+  const size_t record = cifar100 ? 3074 : 3073;
+  Dataset d;
+  d.channels = 3;
+  d.height = d.width = 32;
+  d.classes = cifar100 ? 100 : 10;
+  for (const std::string& file : files) {
+    const std::vector<uint8_t> bytes = read_file(file);
+    if (bytes.empty() || bytes.size() % record != 0)
+      fail("data: " + file + " is truncated or malformed: expected a multiple of " + std::to_string(record) +
+           "-byte records, the file has " + std::to_string(bytes.size()) + " bytes");
+    const size_t n = bytes.size() / record;
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* r = bytes.data() + i * record;
+      const int label = cifar100 ? r[1] : r[0];
+      if (label >= d.classes)
+        fail("data: " + file + " record " + std::to_string(i) + " has label " + std::to_string(label) +
+             ", expected below " + std::to_string(d.classes));
+      d.labels.push_back(label);
+      d.pixels.insert(d.pixels.end(), r + record - 3072, r + record);
+    }
+  }
+  d.count = static_cast<int64_t>(d.labels.size());
+  return d;
+}
+
+Dataset load_dataset(const DataSource& source, Split split) {
+  Dataset d;
+  const bool train = split == Split::train;
+  if (source.kind == "fashion-mnist" || source.kind == "mnist") {
+    const std::string prefix = train ? "train" : "t10k";
+    d = read_idx(find_file(source.path, prefix + "-images-idx3-ubyte"),
+                 find_file(source.path, prefix + "-labels-idx1-ubyte"));
+    d.classes = 10;
+    for (int32_t label : d.labels)
+      if (label >= 10) fail("data: label " + std::to_string(label) + " in " + source.path + " is outside 0..9");
+    if (source.kind == "fashion-mnist") {
+      d.mean = {0.2860f, 0.2860f, 0.2860f};
+      d.stddev = {0.3530f, 0.3530f, 0.3530f};
+    } else {
+      d.mean = {0.1307f, 0.1307f, 0.1307f};
+      d.stddev = {0.3081f, 0.3081f, 0.3081f};
+      d.flip = false;  // a mirrored digit is another digit, or none
+    }
+  } else if (source.kind == "cifar10") {
+    std::vector<std::string> files;
+    if (train)
+      for (int i = 1; i <= 5; ++i) files.push_back((fs::path(source.path) / ("data_batch_" + std::to_string(i) + ".bin")).string());
+    else
+      files.push_back((fs::path(source.path) / "test_batch.bin").string());
+    d = read_cifar(files, false);
+    d.mean = {0.4914f, 0.4822f, 0.4465f};
+    d.stddev = {0.2470f, 0.2435f, 0.2616f};
+  } else {
+    d = read_cifar({(fs::path(source.path) / (train ? "train.bin" : "test.bin")).string()}, true);
+    d.mean = {0.5071f, 0.4865f, 0.4409f};
+    d.stddev = {0.2673f, 0.2564f, 0.2762f};
+  }
+  d.kind = source.kind;
+  d.path = source.path;
+  return d;
+}
+
+}  // namespace actlab

@@ -1,0 +1,37 @@
+// Image classification data sets held in memory as uint8 pixels (SPEC 4):
+// IDX (MNIST, Fashion-MNIST; plain or gzipped) and the CIFAR-10/100 binary
+// versions. `--data KIND[:PATH]` names one.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace actlab {
+
+enum class Split { train, test };
+
+struct Dataset {
+  std::string kind;                 // "fashion-mnist", "cifar10", ...
+  std::string path;                 // the directory it came from
+  int64_t count = 0, channels = 0, height = 0, width = 0;
+  int64_t classes = 0;
+  std::vector<uint8_t> pixels;      // [count, channels, height, width]
+  std::vector<int32_t> labels;      // [count]
+  std::array<float, 3> mean{}, stddev{};  // per channel, on the 0..1 scale
+  bool flip = true;                 // horizontal flips are a valid augmentation
+  int64_t image_size() const { return channels * height * width; }
+};
+
+struct DataSource {
+  std::string kind, path;
+};
+
+DataSource parse_data_source(const std::string& text);   // "fashion-mnist[:DIR]", throws Error
+Dataset load_dataset(const DataSource& source, Split split);
+
+// Readers, exposed for tests.
+Dataset read_idx(const std::string& images_file, const std::string& labels_file);
+Dataset read_cifar(const std::vector<std::string>& files, bool cifar100);
+
+}  // namespace actlab

@@ -1,0 +1,73 @@
+// Model checkpoints (see checkpoint.h).
+#include "train/checkpoint.h"
+
+#include <set>
+
+#include "core/error.h"
+
+namespace actlab {
+
+TensorFile model_state(Module& model, const std::map<std::string, std::string>& metadata) {
+  TensorFile file;
+  file.metadata = metadata;
+  for (auto& [name, p] : model.named_parameters()) file.add(name, p->var.value());
+  for (auto& [name, b] : model.named_buffers()) file.add(name, *b);
+  for (auto& [name, c] : model.named_counters()) file.add_i64(name, *c);
+  return file;
+}
+
+void save_model(Module& model, const std::string& path, const std::map<std::string, std::string>& metadata) {
+  write_safetensors(model_state(model, metadata), path);
+}
+
+void load_model(Module& model, const std::string& path, bool partial) {
+  load_model(model, read_safetensors(path), partial);
+}
+
+void load_model(Module& model, const TensorFile& file, bool partial) {
+  std::vector<std::pair<std::string, Tensor*>> floats;
+  for (auto& [name, p] : model.named_parameters()) floats.emplace_back(name, &p->var.value());
+  for (auto& [name, b] : model.named_buffers()) floats.emplace_back(name, b);
+  auto counters = model.named_counters();
+
+  std::vector<std::string> problems;
+  std::set<std::string> expected;
+  for (auto& [name, t] : floats) {
+    expected.insert(name);
+    const StoredTensor* s = file.find(name);
+    if (!s) {
+      if (!partial) problems.push_back("missing " + name);
+    } else if (s->dtype != "F32") {
+      problems.push_back(name + " is " + s->dtype + ", expected F32");
+    } else if (s->shape != t->shape()) {
+      problems.push_back(name + " has shape " + to_string(s->shape) + ", the model has " + to_string(t->shape()));
+    }
+  }
+  for (auto& [name, c] : counters) {
+    expected.insert(name);
+    const StoredTensor* s = file.find(name);
+    if (!s) {
+      if (!partial) problems.push_back("missing " + name);
+    } else if (s->dtype != "I64" || !s->shape.empty()) {
+      problems.push_back(name + " is " + s->dtype + " " + to_string(s->shape) + ", expected I64 []");
+    }
+  }
+  if (!partial)
+    for (const auto& [name, s] : file.tensors)
+      if (!expected.count(name)) problems.push_back("unexpected " + name);
+  if (!problems.empty()) {
+    std::string message = file.source + " does not fit this model";
+    const auto it = file.metadata.find("model");
+    if (it != file.metadata.end()) message += " (it holds a " + it->second + ")";
+    message += ": ";
+    for (size_t i = 0; i < problems.size() && i < 6; ++i) message += (i ? "; " : "") + problems[i];
+    if (problems.size() > 6) message += "; and " + std::to_string(problems.size() - 6) + " more";
+    fail(message);
+  }
+  for (auto& [name, t] : floats)
+    if (file.find(name)) t->copy_from(file.tensor(name));
+  for (auto& [name, c] : counters)
+    if (file.find(name)) *c = file.i64(name);
+}
+
+}  // namespace actlab

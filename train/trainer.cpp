@@ -1,0 +1,361 @@
+// train, eval and summary (see trainer.h).
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "autograd/ops.h"
+#include "core/allocator.h"
+#include "core/error.h"
+#include "core/kernels.h"
+#include "data/loader.h"
+#include "train/checkpoint.h"
+#include "train/optimizer.h"
+#include "train/progress.h"
+
+namespace actlab {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+constexpr const char* kStateFile = "state.safetensors";
+
+void use_threads(int threads) {
+  set_num_threads(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+}
+
+std::shared_ptr<Model> build_model(const ModelArgs& a, int64_t in_channels, int64_t classes, uint64_t seed) {
+  ModelConfig c;
+  c.spec = a.model;
+  c.act = a.act;
+  c.act_at = a.act_at;
+  c.in_channels = a.in_channels > 0 ? a.in_channels : in_channels;
+  c.classes = a.classes > 0 ? a.classes : classes;
+  c.seed = seed;
+  return make_model(c);
+}
+
+std::string act_of(const ModelArgs& a) { return a.act.empty() ? default_activation(a.model) : a.act; }
+
+std::map<std::string, std::string> checkpoint_metadata(const ModelArgs& a, const Model& model, int64_t in_channels,
+                                                       int64_t classes, const std::string& input) {
+  json act_at = a.act_at;
+  (void)model;
+  return {{"format", "actlab"},
+          {"model", a.model},
+          {"act", act_of(a)},
+          {"act_at", act_at.dump()},
+          {"classes", std::to_string(classes)},
+          {"input", input.empty() ? std::to_string(in_channels) : input},
+          {"version", kVersion}};
+}
+
+// Index of the largest logit in each row.
+int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
+  const std::vector<float> z = logits.to_vector();
+  const int64_t K = logits.size(1);
+  int64_t correct = 0;
+  for (size_t n = 0; n < labels.size(); ++n) {
+    const float* row = z.data() + n * K;
+    correct += std::max_element(row, row + K) - row == labels[n];
+  }
+  return correct;
+}
+
+json config_json(const TrainConfig& c, const std::string& out) {
+  return {{"model", c.model.model},
+          {"act", act_of(c.model)},
+          {"act_at", c.model.act_at},
+          {"in_channels", c.model.in_channels},
+          {"classes", c.model.classes},
+          {"data", c.data},
+          {"epochs", c.epochs},
+          {"max_steps", c.max_steps},
+          {"batch", c.batch},
+          {"lr", c.lr},
+          {"momentum", c.momentum},
+          {"nesterov", c.nesterov},
+          {"wd", c.wd},
+          {"wd_on", c.wd_on},
+          {"schedule", c.schedule},
+          {"warmup", c.warmup},
+          {"label_smoothing", c.label_smoothing},
+          {"augment", c.augment},
+          {"shuffle", c.shuffle},
+          {"seed", c.seed},
+          {"device", c.device},
+          {"threads", num_threads()},
+          {"init_from", c.init_from},
+          {"resume", c.resume},
+          {"out", out},
+          {"version", kVersion}};
+}
+
+std::string default_run_dir(const TrainConfig& c) {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  std::string act = act_of(c.model);
+  std::replace_if(act.begin(), act.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)) && ch != '-'; }, '_');
+  return "runs/" + c.model.model + "-" + act + "-" + stamp;
+}
+
+}  // namespace
+
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t limit) {
+  NoGradScope no_grad;
+  const bool was_training = model.training();
+  model.eval();
+  LoaderOptions options;
+  options.batch = batch;
+  options.shuffle = false;
+  options.augment = false;
+  options.limit = limit;
+  Loader loader(data, options, 0);
+  double loss_sum = 0.0;
+  int64_t correct = 0, seen = 0;
+  Batch b;
+  while (loader.next(b)) {
+    Var logits = model(Var(b.images));
+    const double loss = ops::cross_entropy(logits, b.labels).value().item();
+    loss_sum += loss * static_cast<double>(b.labels.size());
+    correct += count_correct(logits.value(), b.labels);
+    seen += static_cast<int64_t>(b.labels.size());
+  }
+  model.train(was_training);
+  EvalResult r;
+  r.samples = seen;
+  r.loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
+  r.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+  return r;
+}
+
+int run_train(const TrainConfig& c) {
+  use_threads(c.threads);
+  // Check everything a user can get wrong before anything is written.
+  check(c.batch >= 1, "--batch must be at least 1 (got " + std::to_string(c.batch) + ")");
+  check(c.epochs >= 1 || c.max_steps >= 1, "--epochs must be at least 1");
+  check(c.lr >= 0 && std::isfinite(c.lr), "--lr must be a non-negative number");
+  check(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1)");
+  check(c.wd >= 0, "--wd must be non-negative");
+  check(c.warmup >= 0, "--warmup must be non-negative");
+  check(c.label_smoothing >= 0 && c.label_smoothing < 1, "--label-smoothing must be in [0, 1)");
+  check(c.wd_on == "weights" || c.wd_on == "all", "--wd-on must be weights or all (got '" + c.wd_on + "')");
+  check(c.device == "cpu", c.device == "cuda"
+                               ? "--device cuda: the CUDA kernels are not part of this build yet; use --device cpu"
+                               : "--device: unknown device '" + c.device + "' (expected cpu or cuda)");
+  Schedule schedule = Schedule::parse(c.schedule);
+  const DataSource source = parse_data_source(c.data);
+  std::fprintf(stderr, "loading %s from %s\n", source.kind.c_str(), source.path.c_str());
+  const Dataset train_set = load_dataset(source, Split::train);
+  const Dataset test_set = load_dataset(source, Split::test);
+  check(train_set.count > 0, "--data: the training split of " + source.path + " is empty");
+
+  auto model = build_model(c.model, train_set.channels, train_set.classes, c.seed);
+  const int64_t classes = c.model.classes > 0 ? c.model.classes : train_set.classes;
+  const std::string out = !c.resume.empty() ? c.resume : (!c.out.empty() ? c.out : default_run_dir(c));
+  const std::string model_path = (fs::path(out) / "model.safetensors").string();
+  const std::string best_path = (fs::path(out) / "best.safetensors").string();
+  const std::string state_path = (fs::path(out) / kStateFile).string();
+
+  int64_t start_step = 0;
+  double best_accuracy = -1.0;
+  SgdOptions sgd_options{c.momentum, c.wd, c.nesterov, c.wd_on == "all"};
+  Sgd sgd(model->named_parameters(), sgd_options);
+  if (!c.resume.empty()) {
+    check(fs::exists(model_path) && fs::exists(state_path),
+          "--resume: " + out + " holds no resumable run (model.safetensors and " + kStateFile + " expected)");
+    load_model(*model, model_path);
+    const TensorFile state = read_safetensors(state_path);
+    sgd.load_state(state);
+    start_step = state.i64("step");
+    auto it = state.metadata.find("best_accuracy");
+    if (it != state.metadata.end()) best_accuracy = std::stod(it->second);
+  } else {
+    if (!c.init_from.empty()) load_model(*model, c.init_from);
+    check(!fs::exists(model_path),
+          "--out: " + out + " already holds a run (model.safetensors); use --resume " + out + " or another --out");
+  }
+
+  const int64_t steps_per_epoch = (train_set.count + c.batch - 1) / c.batch;
+  const int64_t total_steps = c.max_steps > 0 ? std::min(c.max_steps, c.epochs > 0 ? c.epochs * steps_per_epoch : c.max_steps)
+                                              : c.epochs * steps_per_epoch;
+  const int64_t epochs = (total_steps + steps_per_epoch - 1) / steps_per_epoch;
+  schedule.lr = c.lr;
+  schedule.steps_per_epoch = steps_per_epoch;
+  schedule.total_steps = c.epochs > 0 ? c.epochs * steps_per_epoch : total_steps;
+  schedule.warmup_steps = static_cast<int64_t>(std::llround(c.warmup * static_cast<double>(steps_per_epoch)));
+
+  fs::create_directories(out);
+  const json config = config_json(c, out);
+  write_file_atomic((fs::path(out) / "config.json").string(), config.dump(2) + "\n");
+  std::fprintf(stderr, "actlab train: %s\n", config.dump().c_str());
+  std::fprintf(stderr, "model %s: %lld parameters; %lld training and %lld test images; %lld steps per epoch\n",
+               c.model.model.c_str(), static_cast<long long>(model->parameter_count()),
+               static_cast<long long>(train_set.count), static_cast<long long>(test_set.count),
+               static_cast<long long>(steps_per_epoch));
+
+  const std::string input = std::to_string(train_set.channels) + "," + std::to_string(train_set.height) + "," +
+                            std::to_string(train_set.width);
+  const auto metadata = checkpoint_metadata(c.model, *model, train_set.channels, classes, input);
+  auto save = [&](int64_t step) {
+    save_model(*model, model_path, metadata);
+    TensorFile state;
+    state.metadata = {{"step", std::to_string(step)}, {"best_accuracy", std::to_string(best_accuracy)},
+                      {"seed", std::to_string(c.seed)}};
+    state.add_i64("step", step);
+    sgd.save_state(state);
+    write_safetensors(state, state_path);
+  };
+
+  LoaderOptions loader_options{c.batch, c.shuffle, c.augment, c.seed, -1};
+  std::ofstream metrics((fs::path(out) / "metrics.jsonl").string(), std::ios::app);
+  json last;
+  int64_t step = start_step;
+  model->train();
+  for (int64_t epoch = start_step / steps_per_epoch; epoch < epochs && step < total_steps; ++epoch) {
+    Loader loader(train_set, loader_options, epoch);
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), loader.batches());
+    const auto epoch_start = Clock::now();
+    double loss_sum = 0.0;
+    int64_t correct = 0, seen = 0, done = 0;
+    float lr = schedule.at(step);
+    Batch b;
+    while (step < total_steps && loader.next(b)) {
+      if (done++ < step - epoch * steps_per_epoch) continue;  // resuming inside an epoch
+      lr = schedule.at(step);
+      Var logits = (*model)(Var(b.images));
+      Var loss = ops::cross_entropy(logits, b.labels, c.label_smoothing);
+      const float value = loss.value().item();
+      if (!std::isfinite(value)) {
+        tape().clear();
+        std::fprintf(stderr, "\n");
+        fail("training stopped: the loss became non-finite (" + std::to_string(value) + ") at step " +
+             std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) +
+             "); the last good checkpoint in " + out + " is kept");
+      }
+      sgd.zero_grad();
+      backward(loss);
+      sgd.step(lr);
+      ++step;
+      loss_sum += value * static_cast<double>(b.labels.size());
+      correct += count_correct(logits.value(), b.labels);
+      seen += static_cast<int64_t>(b.labels.size());
+      const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+      bar.update(done, loss_sum / seen, static_cast<double>(correct) / seen, seen / std::max(seconds, 1e-9));
+    }
+    const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    const EvalResult test = evaluate(*model, test_set, 256, -1);
+    const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    char tail[128];
+    std::snprintf(tail, sizeof tail, "test loss %.4f  test acc %.2f%%", test.loss, 100.0 * test.accuracy);
+    bar.finish(tail);
+    if (test.accuracy > best_accuracy) {
+      best_accuracy = test.accuracy;
+      save_model(*model, best_path, metadata);
+    }
+    last = {{"epoch", epoch + 1},
+            {"lr", lr},
+            {"train_loss", seen ? loss_sum / seen : 0.0},
+            {"train_acc", seen ? static_cast<double>(correct) / seen : 0.0},
+            {"test_loss", test.loss},
+            {"test_acc", test.accuracy},
+            {"seconds", seconds},
+            {"images_per_s", seen / std::max(train_seconds, 1e-9)},
+            {"step", step}};
+    metrics << last.dump() << std::endl;
+    save(step);
+  }
+  std::fprintf(stderr, "final test accuracy %.2f%% (best %.2f%%); run saved in %s\n",
+               100.0 * last.value("test_acc", 0.0), 100.0 * best_accuracy, out.c_str());
+  if (c.json) std::cout << last.dump() << std::endl;
+  return 0;
+}
+
+int run_eval(const EvalConfig& c) {
+  use_threads(c.threads);
+  check(c.batch >= 1, "--batch must be at least 1");
+  check(c.split == "test" || c.split == "train", "--split must be test or train (got '" + c.split + "')");
+  check(c.device == "cpu", c.device == "cuda"
+                               ? "--device cuda: the CUDA kernels are not part of this build yet; use --device cpu"
+                               : "--device: unknown device '" + c.device + "' (expected cpu or cuda)");
+  const TensorFile checkpoint = read_safetensors(c.checkpoint);
+  const DataSource source = parse_data_source(c.data);
+  const Dataset data = load_dataset(source, c.split == "train" ? Split::train : Split::test);
+  auto model = build_model(c.model, data.channels, data.classes, 0);
+  load_model(*model, checkpoint);
+  const EvalResult r = evaluate(*model, data, c.batch, c.limit);
+  if (c.json) {
+    std::cout << json{{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}}.dump() << std::endl;
+  } else {
+    std::printf("%s split of %s: %lld samples, loss %.6f, accuracy %.2f%%\n", c.split.c_str(), c.data.c_str(),
+                static_cast<long long>(r.samples), r.loss, 100.0 * r.accuracy);
+  }
+  return 0;
+}
+
+int run_summary(const SummaryConfig& c) {
+  use_threads(c.threads);
+  int64_t C = 3, H = 32, W = 32;
+  if (!c.input.empty()) {
+    long long a, b, d;
+    char tail;
+    if (std::sscanf(c.input.c_str(), "%lld,%lld,%lld%c", &a, &b, &d, &tail) != 3 || a < 1 || b < 1 || d < 1)
+      fail("--input: expected C,H,W with positive integers, got '" + c.input + "'");
+    C = a, H = b, W = d;
+  }
+  ModelArgs args = c.model;
+  if (args.in_channels > 0) C = args.in_channels;
+  auto model = build_model(args, C, 10, 0);
+  std::map<const Module*, std::string> names;
+  model->for_each_module([&](const std::string& name, Module& m) { names[&m] = name; });
+  ModuleTrace trace;
+  {
+    NoGradScope no_grad;
+    model->eval();
+    ModuleTraceScope scope(trace);
+    (*model)(Var(Tensor::zeros({1, C, H, W})));
+  }
+  json layers = json::array();
+  int64_t total_macs = 0;
+  std::printf("%-28s %-32s %-18s %12s %14s\n", "name", "layer", "output", "parameters", "mult-adds");
+  for (const auto& e : trace.entries) {
+    Module& m = const_cast<Module&>(*e.module);
+    if (m.has_children()) continue;
+    int64_t params = 0;
+    for (auto& [n, p] : m.own_parameters()) params += p.var.value().numel();
+    const int64_t macs = m.macs(e.in, e.out);
+    total_macs += macs;
+    Shape out = e.out;
+    out.erase(out.begin());
+    layers.push_back({{"name", names[e.module]}, {"layer", m.describe()}, {"output", out}, {"parameters", params},
+                      {"macs", macs}});
+    if (!c.json)
+      std::printf("%-28s %-32s %-18s %12lld %14lld\n", names[e.module].c_str(), m.describe().c_str(),
+                  to_string(out).c_str(), static_cast<long long>(params), static_cast<long long>(macs));
+  }
+  const int64_t total = model->parameter_count();
+  if (c.json) {
+    std::cout << json{{"model", args.model}, {"parameters", total}, {"macs", total_macs}, {"layers", layers}}.dump()
+              << std::endl;
+  } else {
+    std::printf("total: %lld parameters, %lld multiply-adds (%.1fM) for input %lld,%lld,%lld; %zu activation positions\n",
+                static_cast<long long>(total), static_cast<long long>(total_macs), total_macs / 1e6,
+                static_cast<long long>(C), static_cast<long long>(H), static_cast<long long>(W),
+                model->positions().size());
+  }
+  return 0;
+}
+
+}  // namespace actlab

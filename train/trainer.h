@@ -1,0 +1,59 @@
+// The three subcommands behind the CLI: train (the loop, evaluation each
+// epoch, metrics, checkpoints, resume), eval and summary (SPEC 6).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "models/model.h"
+
+namespace actlab {
+
+struct ModelArgs {
+  std::string model = "resnet20";
+  std::string act;                    // empty: the model's own
+  std::vector<std::string> act_at;
+  int64_t in_channels = -1, classes = -1;   // -1: from the data set
+};
+
+struct TrainConfig {
+  ModelArgs model;
+  std::string data = "fashion-mnist";
+  int64_t epochs = 30, max_steps = -1, batch = 128;
+  float lr = 0.1f, momentum = 0.9f, wd = 1e-4f, warmup = 0.0f, label_smoothing = 0.0f;
+  bool nesterov = false, augment = true, shuffle = true, json = false;
+  std::string wd_on = "weights", schedule = "cosine", device = "cpu";
+  uint64_t seed = 0;
+  int threads = 0;
+  std::string init_from, resume, out;
+};
+
+struct EvalConfig {
+  ModelArgs model;
+  std::string data = "fashion-mnist", checkpoint, split = "test", device = "cpu";
+  int64_t batch = 256, limit = -1;
+  bool json = false;
+  int threads = 0;
+};
+
+struct SummaryConfig {
+  ModelArgs model;
+  std::string input;                  // "C,H,W"; default from the model
+  bool json = false;
+  int threads = 0;
+};
+
+struct EvalResult {
+  double loss = 0.0, accuracy = 0.0;
+  int64_t samples = 0;
+};
+
+int run_train(const TrainConfig& config);
+int run_eval(const EvalConfig& config);
+int run_summary(const SummaryConfig& config);
+
+// Mean loss and accuracy of a model (evaluation mode) on a data set.
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t limit);
+
+}  // namespace actlab
