@@ -48,10 +48,9 @@ std::shared_ptr<Model> build_model(const ModelArgs& a, int64_t in_channels, int6
 
 std::string act_of(const ModelArgs& a) { return a.act.empty() ? default_activation(a.model) : a.act; }
 
-std::map<std::string, std::string> checkpoint_metadata(const ModelArgs& a, const Model& model, int64_t in_channels,
+std::map<std::string, std::string> checkpoint_metadata(const ModelArgs& a, int64_t in_channels,
                                                        int64_t classes, const std::string& input) {
   json act_at = a.act_at;
-  (void)model;
   return {{"format", "actlab"},
           {"model", a.model},
           {"act", act_of(a)},
@@ -208,7 +207,7 @@ int run_train(const TrainConfig& c) {
 
   const std::string input = std::to_string(train_set.channels) + "," + std::to_string(train_set.height) + "," +
                             std::to_string(train_set.width);
-  const auto metadata = checkpoint_metadata(c.model, *model, train_set.channels, classes, input);
+  const auto metadata = checkpoint_metadata(c.model, train_set.channels, classes, input);
   auto save = [&](int64_t step) {
     save_model(*model, model_path, metadata);
     TensorFile state;
@@ -329,7 +328,7 @@ int run_summary(const SummaryConfig& c) {
   }
   json layers = json::array();
   int64_t total_macs = 0;
-  std::printf("%-28s %-32s %-18s %12s %14s\n", "name", "layer", "output", "parameters", "mult-adds");
+  if (!c.json) std::printf("%-28s %-32s %-18s %12s %14s\n", "name", "layer", "output", "parameters", "mult-adds");
   for (const auto& e : trace.entries) {
     Module& m = const_cast<Module&>(*e.module);
     if (m.has_children()) continue;

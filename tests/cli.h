@@ -1,0 +1,43 @@
+// Runs the actlab binary as a user would and captures what it prints.
+#pragma once
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace actlab::testing {
+
+struct Run {
+  int status;
+  std::string out, err;
+};
+
+inline std::string temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("actlab-test-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline Run run_actlab(const std::string& args) {
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  const std::string out = dir + "/actlab-cli-out-" + std::to_string(::getpid());
+  const std::string err = dir + "/actlab-cli-err-" + std::to_string(::getpid());
+  const std::string command = std::string(ACTLAB_BINARY) + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  const int raw = std::system(command.c_str());
+  Run r{WIFEXITED(raw) ? WEXITSTATUS(raw) : 128, slurp(out), slurp(err)};
+  std::remove(out.c_str());
+  std::remove(err.c_str());
+  return r;
+}
+
+}  // namespace actlab::testing

@@ -1,0 +1,120 @@
+// The command line as a user meets it: summary figures, checkpoints written
+// and read back, and bad input, which must end in one clear line and a
+// non-zero exit without touching what was already written.
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "helpers.h"
+#include "models/model.h"
+#include "train/checkpoint.h"
+
+using namespace actlab;
+using namespace actlab::testing;
+
+namespace {
+
+const std::string kTiny = "fashion-mnist:" + fixture("tiny-fmnist");
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+void check_one_line_error(const Run& r, const std::string& needle) {
+  CHECK_MESSAGE(r.status != 0, "exit status 0 for bad input; stderr: " << r.err);
+  CHECK_MESSAGE(r.err.find(needle) != std::string::npos, "error does not mention '" << needle << "': " << r.err);
+  const size_t at = r.err.find("actlab: error:");
+  CHECK_MESSAGE(at != std::string::npos, "no error line: " << r.err);
+  if (at != std::string::npos) CHECK(count_lines(r.err.substr(at)) == 1);
+}
+
+}  // namespace
+
+TEST_CASE("summary prints 269,722 parameters and about 40.6M multiply-adds for resnet20") {
+  Run r = run_actlab("summary --model resnet20 --json");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["parameters"] == 269722);
+  CHECK(std::fabs(j["macs"].get<double>() - 40.6e6) < 0.01 * 40.6e6);
+  CHECK(run_actlab("summary --model resnet20").out.find("269722 parameters") != std::string::npos);
+}
+
+TEST_CASE("train writes checkpoints, metrics and config; resume continues; eval reads the result") {
+  const std::string dir = temp_dir("train");
+  Run r = run_actlab("train --model resnet20 --data " + kTiny + " --epochs 1 --batch 16 --threads 2 --json --out " + dir + "/run");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  for (const char* f : {"model.safetensors", "best.safetensors", "metrics.jsonl", "config.json", "state.safetensors"})
+    CHECK_MESSAGE(std::filesystem::exists(dir + "/run/" + f), f << " missing");
+  auto metrics = nlohmann::json::parse(r.out);
+  for (const char* key : {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"})
+    CHECK_MESSAGE(metrics.contains(key), "metrics lack " << key);
+  const TensorFile saved = read_safetensors(dir + "/run/model.safetensors");
+  CHECK(saved.metadata.at("format") == "actlab");
+  CHECK(saved.metadata.at("model") == "resnet20");
+  CHECK(saved.metadata.at("act") == "relu");
+
+  // The same run again into the same directory is refused; the checkpoint stays.
+  const auto stamp = std::filesystem::last_write_time(dir + "/run/model.safetensors");
+  Run again = run_actlab("train --model resnet20 --data " + kTiny + " --epochs 1 --batch 16 --out " + dir + "/run");
+  check_one_line_error(again, "already holds a run");
+  CHECK(std::filesystem::last_write_time(dir + "/run/model.safetensors") == stamp);
+
+  Run resumed = run_actlab("train --model resnet20 --data " + kTiny + " --epochs 2 --batch 16 --threads 2 --json --resume " + dir + "/run");
+  REQUIRE_MESSAGE(resumed.status == 0, resumed.err);
+  CHECK(nlohmann::json::parse(resumed.out)["epoch"] == 2);
+  CHECK(read_safetensors(dir + "/run/state.safetensors").i64("step") == 8);
+
+  Run e = run_actlab("eval --model resnet20 --data " + kTiny + " --checkpoint " + dir + "/run/model.safetensors --json --limit 10");
+  REQUIRE_MESSAGE(e.status == 0, e.err);
+  CHECK(nlohmann::json::parse(e.out)["samples"] == 10);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("bad input ends with one clear line and a non-zero exit") {
+  const std::string dir = temp_dir("bad");
+  check_one_line_error(run_actlab("train --model resnet99 --data " + kTiny), "unknown model 'resnet99'");
+  check_one_line_error(run_actlab("train --act swoosh --data " + kTiny), "unknown activation 'swoosh'");
+  check_one_line_error(run_actlab("train --act 'relu(slope=2)' --data " + kTiny), "has no option 'slope'");
+  check_one_line_error(run_actlab("train --act-at 'layer9.*=relu' --data " + kTiny + " --out " + dir + "/x"),
+                       "matches no activation position");
+  check_one_line_error(run_actlab("train --data fashion-mnist:" + dir + "/nowhere"), "directory not found");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --epochs abc"), "--epochs");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --batch 0"), "--batch");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --schedule step:ten"), "--schedule");
+  check_one_line_error(run_actlab("train --frobnicate"), "frobnicate");
+
+  // A truncated IDX file.
+  std::filesystem::create_directories(dir + "/trunc");
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                        "t10k-labels-idx1-ubyte.gz"})
+    std::filesystem::copy_file(fixture(std::string("tiny-fmnist/") + f), dir + "/trunc/" + f);
+  std::filesystem::resize_file(dir + "/trunc/train-images-idx3-ubyte.gz", 2000);
+  check_one_line_error(run_actlab("train --data fashion-mnist:" + dir + "/trunc --out " + dir + "/t"), "train-images-idx3-ubyte.gz");
+
+  // A checkpoint of another model, and a file that is no checkpoint at all.
+  ModelConfig other;
+  other.spec = "resnet32";
+  other.in_channels = 1;
+  save_model(*make_model(other), dir + "/resnet32.safetensors", {{"model", "resnet32"}});
+  check_one_line_error(run_actlab("eval --model resnet20 --data " + kTiny + " --checkpoint " + dir + "/resnet32.safetensors"),
+                       "unexpected layer1.3");
+  std::ofstream(dir + "/junk.safetensors") << "not a checkpoint";
+  check_one_line_error(run_actlab("eval --data " + kTiny + " --checkpoint " + dir + "/junk.safetensors"), "not a valid safetensors");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --init-from " + dir + "/resnet32.safetensors --out " + dir + "/y"),
+                       "does not fit");
+  CHECK_FALSE(std::filesystem::exists(dir + "/y/model.safetensors"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a diverging run stops at once, names the step and keeps the last good checkpoint") {
+  const std::string dir = temp_dir("diverge");
+  Run ok = run_actlab("train --data " + kTiny + " --epochs 1 --batch 16 --threads 2 --out " + dir + "/run");
+  REQUIRE_MESSAGE(ok.status == 0, ok.err);
+  const std::string good = slurp(dir + "/run/model.safetensors");
+  Run r = run_actlab("train --data " + kTiny + " --epochs 3 --batch 16 --lr 1e30 --schedule none --threads 2 --resume " + dir + "/run");
+  check_one_line_error(r, "non-finite");
+  CHECK(r.err.find("at step") != std::string::npos);
+  CHECK(slurp(dir + "/run/model.safetensors") == good);
+  std::filesystem::remove_all(dir);
+}
