@@ -1,0 +1,57 @@
+"""PyTorch's side of bench/compare_train.sh: the same ResNet-20 training step as bench_train
+(forward, cross-entropy, backward, SGD momentum 0.9 wd 1e-4) at the same batch, input and thread count.
+Prints one JSON line. Peak memory is the process's max RSS (PyTorch's CPU allocator keeps no counter).
+
+    python3 bench/pytorch_train.py --input 3,32,32 --batch 128 --threads 2 --steps 20
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from torch_models import resnet20  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--input", default="3,32,32")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    c, h, w = (int(v) for v in a.input.split(","))
+    torch.manual_seed(1)
+    model = resnet20(in_channels=c, classes=10).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    x = torch.randn(a.batch, c, h, w)
+    y = torch.randint(0, 10, (a.batch,))
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(a.warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    seconds = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps({"impl": "pytorch " + torch.__version__, "input": a.input, "batch": a.batch,
+                      "threads": a.threads, "images_per_s": round(a.steps * a.batch / seconds, 1),
+                      "max_rss_mib": round(rss, 1)}))
+
+
+if __name__ == "__main__":
+    main()

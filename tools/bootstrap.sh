@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian machine to a result:
+#   bash tools/bootstrap.sh train   install, build, train ResNet-20 on Fashion-MNIST
+#   bash tools/bootstrap.sh test    install, build, run the whole test suite (what CI runs)
+#   bash tools/bootstrap.sh asan    install, build with ASan+UBSan, run the test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-train}
+
+packages=(cmake make g++ libopenblas-dev libstb-dev doctest-dev dataset-fashion-mnist
+          nlohmann-json3-dev libcli11-dev zlib1g-dev)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+case "$what" in
+  train)
+    cmake --preset release >/dev/null
+    cmake --build --preset release --target actlab
+    ./build/actlab train --model resnet20 --data fashion-mnist --epochs 3 --threads "$(nproc)"
+    ;;
+  test)
+    cmake --preset release >/dev/null
+    cmake --build --preset release
+    ctest --preset release
+    ;;
+  asan)
+    cmake --preset asan >/dev/null
+    cmake --build --preset asan --target actlab_tests actlab
+    ctest --preset asan
+    ;;
+  *)
+    echo "usage: bash tools/bootstrap.sh train|test|asan" >&2
+    exit 2
+    ;;
+esac
