@@ -79,8 +79,6 @@ struct Kernels {
   void (*cross_entropy_backward)(const Tensor& log_probs, const int32_t* labels, float smoothing, float dloss,
                                  Tensor& dlogits);
 
-  // acc += x (same shape); used to accumulate gradients.
-  void (*accumulate)(Tensor& acc, const Tensor& x);
   // SGD with momentum (torch.optim.SGD semantics, dampening 0), in place.
   void (*sgd_step)(Tensor& w, const Tensor& g, Tensor& velocity, float lr, float momentum, float weight_decay,
                    bool nesterov, bool first_step);

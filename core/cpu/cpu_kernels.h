@@ -39,7 +39,6 @@ float cross_entropy_forward(const Tensor& logits, const int32_t* labels, float s
 void cross_entropy_backward(const Tensor& log_probs, const int32_t* labels, float smoothing, float dloss,
                             Tensor& dlogits);
 
-void accumulate(Tensor& acc, const Tensor& x);
 void sgd_step(Tensor& w, const Tensor& g, Tensor& velocity, float lr, float momentum, float weight_decay,
               bool nesterov, bool first_step);
 bool all_finite(const Tensor& x);

@@ -226,14 +226,6 @@ void shortcut_a_backward(const Tensor& dy, int64_t pad, Tensor& dx) {
   }
 }
 
-void accumulate(Tensor& acc, const Tensor& x) {
-  float* a = acc.data();
-  const float* b = x.data();
-  const int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) a[i] += b[i];
-}
-
 bool all_finite(const Tensor& x) {
   const float* d = x.data();
   const int64_t n = x.numel();

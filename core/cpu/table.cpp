@@ -16,7 +16,7 @@ const Kernels& cpu_kernels() {
       cpu::unary_forward,       cpu::unary_backward,        cpu::binary_forward,
       cpu::affine_scalar,       cpu::sum_to,                cpu::mean_hw_forward,
       cpu::mean_hw_backward,    cpu::shortcut_a_forward,    cpu::shortcut_a_backward,
-      cpu::cross_entropy_forward, cpu::cross_entropy_backward, cpu::accumulate,
+      cpu::cross_entropy_forward, cpu::cross_entropy_backward,
       cpu::sgd_step,            cpu::all_finite,
   };
   return table;
