@@ -1,6 +1,7 @@
 // ReLU's fused CPU kernels and its composed reference (see relu.h).
 #include "activations/relu.h"
 
+#include "activations/cuda_twins.h"
 #include "autograd/ops.h"
 #include "core/error.h"
 
@@ -9,7 +10,9 @@ namespace actlab {
 Relu::Relu(Spec& spec) : Activation(spec.text()) { spec.finish(); }
 
 void Relu::forward_kernel(const Tensor& x, const std::vector<Tensor>&, Tensor& y) const {
-  check(x.device() == Device::cpu, "relu: fused kernel for " + to_string(x.device()) + " is not in this build");
+#ifdef ACTLAB_HAVE_CUDA
+  if (x.device() == Device::cuda) return cuda::relu_forward(x, y);
+#endif
   const float* in = x.data();
   float* out = y.data();
   const int64_t n = x.numel();
@@ -19,6 +22,9 @@ void Relu::forward_kernel(const Tensor& x, const std::vector<Tensor>&, Tensor& y
 
 void Relu::backward_kernel(const Tensor&, const Tensor& y, const Tensor& dy, const std::vector<Tensor>&,
                            Tensor& dx, std::vector<Tensor>&) const {
+#ifdef ACTLAB_HAVE_CUDA
+  if (y.device() == Device::cuda) return cuda::relu_backward(y, dy, dx);
+#endif
   const float* out = y.data();
   const float* g = dy.data();
   float* d = dx.data();

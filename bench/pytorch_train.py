@@ -26,31 +26,40 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--device", default="cpu")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    # fp32 as actlab computes it: no TF32 in cuDNN or cuBLAS.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     c, h, w = (int(v) for v in a.input.split(","))
     torch.manual_seed(1)
-    model = resnet20(in_channels=c, classes=10).train()
+    model = resnet20(in_channels=c, classes=10).train().to(a.device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    x = torch.randn(a.batch, c, h, w)
-    y = torch.randint(0, 10, (a.batch,))
+    x = torch.randn(a.batch, c, h, w).to(a.device)
+    y = torch.randint(0, 10, (a.batch,)).to(a.device)
 
+    # Each step reads its loss back to the host, as a training loop does.
     def step():
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        return loss.item()
 
     for _ in range(a.warmup):
         step()
     start = time.perf_counter()
     for _ in range(a.steps):
         step()
+    if a.device == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"impl": "pytorch " + torch.__version__, "input": a.input, "batch": a.batch,
+    extra = {"peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if a.device == "cuda" else {}
+    print(json.dumps({"impl": "pytorch " + torch.__version__, "device": a.device, "input": a.input, "batch": a.batch,
                       "threads": a.threads, "images_per_s": round(a.steps * a.batch / seconds, 1),
-                      "max_rss_mib": round(rss, 1)}))
+                      "max_rss_mib": round(rss, 1), **extra}))
 
 
 if __name__ == "__main__":

@@ -88,9 +88,14 @@ struct Kernels {
 
 const Kernels& kernels(Device device);   // throws Error if that backend is absent
 const Kernels& cpu_kernels();            // core/cpu/
-#ifdef ACTLAB_HAVE_CUDA_KERNELS
+#ifdef ACTLAB_HAVE_CUDA
 const Kernels& cuda_kernels();           // core/cuda/
 #endif
+
+// --deterministic: GPU kernels use only algorithms whose results do not vary
+// from run to run (the CPU kernels always are).
+void set_deterministic(bool on);
+bool deterministic();
 
 // Threads used by CPU kernels (OpenMP); BLAS runs single-threaded inside them.
 void set_num_threads(int threads);

@@ -83,6 +83,16 @@ std::vector<std::pair<std::string, int64_t*>> Module::named_counters() {
   return out;
 }
 
+void Module::to(Device device) {
+  for (auto& [name, p] : named_parameters()) p->var.value() = p->var.value().to(device);
+  for (auto& [name, b] : named_buffers()) *b = b->to(device);
+}
+
+Device Module::device() {
+  const auto parameters = named_parameters();
+  return parameters.empty() ? Device::cpu : parameters.front().second->var.device();
+}
+
 int64_t Module::parameter_count() {
   int64_t n = 0;
   for (auto& [name, p] : named_parameters()) n += p->var.value().numel();

@@ -47,6 +47,11 @@ class Module {
   void for_each_module(const std::function<void(const std::string& name, Module&)>& visit,
                        const std::string& prefix = "");
   int64_t parameter_count();
+
+  // Moves every parameter and buffer (recursively) to `device`, keeping their
+  // handles: layers and optimizers see the moved tensors.
+  void to(Device device);
+  Device device();   // where the parameters live (cpu when there are none)
   bool has_children() const { return !children_.empty(); }
 
   // Parameters of this module alone (not children).

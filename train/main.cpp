@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int threads = 0;
   std::string device = "cpu";
+  bool deterministic = false;
 
   TrainConfig train;
   CLI::App* t = app.add_subcommand("train", "train a model");
@@ -74,6 +75,8 @@ int main(int argc, char** argv) {
     sub->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
     sub->add_option("--device", device, "cpu or cuda")->capture_default_str();
   }
+  for (CLI::App* sub : {t, e})
+    sub->add_flag("--deterministic", deterministic, "GPU: only algorithms whose results never vary (CPU always is)");
 
   try {
     app.parse(argc, argv);
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
       train.shuffle = !no_shuffle;
       train.threads = threads;
       train.device = device;
+      train.deterministic = deterministic;
       if (t->count("--max-steps") && !t->count("--epochs")) train.epochs = 0;
       if (t->count("--image-size")) fail("--image-size applies to imagefolder data sets, which this version does not read");
       return run_train(train);
@@ -99,6 +103,7 @@ int main(int argc, char** argv) {
     if (e->parsed()) {
       eval.threads = threads;
       eval.device = device;
+      eval.deterministic = deterministic;
       return run_eval(eval);
     }
     summary.threads = threads;

@@ -35,6 +35,15 @@ void use_threads(int threads) {
   set_num_threads(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
 }
 
+// Checks --device before anything is written; kernels(device) fails with a
+// clear message when the backend or the GPU is missing.
+Device use_device(const std::string& name, bool deterministic_algorithms) {
+  const Device device = parse_device(name);
+  kernels(device);
+  set_deterministic(deterministic_algorithms);
+  return device;
+}
+
 std::shared_ptr<Model> build_model(const ModelArgs& a, int64_t in_channels, int64_t classes, uint64_t seed) {
   ModelConfig c;
   c.spec = a.model;
@@ -94,6 +103,7 @@ json config_json(const TrainConfig& c, const std::string& out) {
           {"shuffle", c.shuffle},
           {"seed", c.seed},
           {"device", c.device},
+          {"deterministic", c.deterministic},
           {"threads", num_threads()},
           {"init_from", c.init_from},
           {"resume", c.resume},
@@ -122,11 +132,12 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t li
   options.augment = false;
   options.limit = limit;
   Loader loader(data, options, 0);
+  const Device device = model.device();
   double loss_sum = 0.0;
   int64_t correct = 0, seen = 0;
   Batch b;
   while (loader.next(b)) {
-    Var logits = model(Var(b.images));
+    Var logits = model(Var(b.images.to(device)));
     const double loss = ops::cross_entropy(logits, b.labels).value().item();
     loss_sum += loss * static_cast<double>(b.labels.size());
     correct += count_correct(logits.value(), b.labels);
@@ -151,9 +162,7 @@ int run_train(const TrainConfig& c) {
   check(c.warmup >= 0, "--warmup must be non-negative");
   check(c.label_smoothing >= 0 && c.label_smoothing < 1, "--label-smoothing must be in [0, 1)");
   check(c.wd_on == "weights" || c.wd_on == "all", "--wd-on must be weights or all (got '" + c.wd_on + "')");
-  check(c.device == "cpu", c.device == "cuda"
-                               ? "--device cuda: the CUDA kernels are not part of this build yet; use --device cpu"
-                               : "--device: unknown device '" + c.device + "' (expected cpu or cuda)");
+  const Device device = use_device(c.device, c.deterministic);
   Schedule schedule = Schedule::parse(c.schedule);
   const DataSource source = parse_data_source(c.data);
   std::fprintf(stderr, "loading %s from %s\n", source.kind.c_str(), source.path.c_str());
@@ -170,21 +179,25 @@ int run_train(const TrainConfig& c) {
 
   int64_t start_step = 0;
   double best_accuracy = -1.0;
-  SgdOptions sgd_options{c.momentum, c.wd, c.nesterov, c.wd_on == "all"};
-  Sgd sgd(model->named_parameters(), sgd_options);
+  TensorFile state;
   if (!c.resume.empty()) {
     check(fs::exists(model_path) && fs::exists(state_path),
           "--resume: " + out + " holds no resumable run (model.safetensors and " + kStateFile + " expected)");
     load_model(*model, model_path);
-    const TensorFile state = read_safetensors(state_path);
-    sgd.load_state(state);
-    start_step = state.i64("step");
-    auto it = state.metadata.find("best_accuracy");
-    if (it != state.metadata.end()) best_accuracy = std::stod(it->second);
+    state = read_safetensors(state_path);
   } else {
     if (!c.init_from.empty()) load_model(*model, c.init_from);
     check(!fs::exists(model_path),
           "--out: " + out + " already holds a run (model.safetensors); use --resume " + out + " or another --out");
+  }
+  model->to(device);
+  SgdOptions sgd_options{c.momentum, c.wd, c.nesterov, c.wd_on == "all"};
+  Sgd sgd(model->named_parameters(), sgd_options);
+  if (!c.resume.empty()) {
+    sgd.load_state(state);
+    start_step = state.i64("step");
+    auto it = state.metadata.find("best_accuracy");
+    if (it != state.metadata.end()) best_accuracy = std::stod(it->second);
   }
 
   const int64_t steps_per_epoch = (train_set.count + c.batch - 1) / c.batch;
@@ -234,7 +247,7 @@ int run_train(const TrainConfig& c) {
     while (step < total_steps && loader.next(b)) {
       if (done++ < step - epoch * steps_per_epoch) continue;  // resuming inside an epoch
       lr = schedule.at(step);
-      Var logits = (*model)(Var(b.images));
+      Var logits = (*model)(Var(b.images.to(device)));
       Var loss = ops::cross_entropy(logits, b.labels, c.label_smoothing);
       const float value = loss.value().item();
       if (!std::isfinite(value)) {
@@ -286,14 +299,13 @@ int run_eval(const EvalConfig& c) {
   use_threads(c.threads);
   check(c.batch >= 1, "--batch must be at least 1");
   check(c.split == "test" || c.split == "train", "--split must be test or train (got '" + c.split + "')");
-  check(c.device == "cpu", c.device == "cuda"
-                               ? "--device cuda: the CUDA kernels are not part of this build yet; use --device cpu"
-                               : "--device: unknown device '" + c.device + "' (expected cpu or cuda)");
+  const Device device = use_device(c.device, c.deterministic);
   const TensorFile checkpoint = read_safetensors(c.checkpoint);
   const DataSource source = parse_data_source(c.data);
   const Dataset data = load_dataset(source, c.split == "train" ? Split::train : Split::test);
   auto model = build_model(c.model, data.channels, data.classes, 0);
   load_model(*model, checkpoint);
+  model->to(device);
   const EvalResult r = evaluate(*model, data, c.batch, c.limit);
   if (c.json) {
     std::cout << json{{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}}.dump() << std::endl;

@@ -22,7 +22,7 @@ struct TrainConfig {
   std::string data = "fashion-mnist";
   int64_t epochs = 30, max_steps = -1, batch = 128;
   float lr = 0.1f, momentum = 0.9f, wd = 1e-4f, warmup = 0.0f, label_smoothing = 0.0f;
-  bool nesterov = false, augment = true, shuffle = true, json = false;
+  bool nesterov = false, augment = true, shuffle = true, json = false, deterministic = false;
   std::string wd_on = "weights", schedule = "cosine", device = "cpu";
   uint64_t seed = 0;
   int threads = 0;
@@ -33,7 +33,7 @@ struct EvalConfig {
   ModelArgs model;
   std::string data = "fashion-mnist", checkpoint, split = "test", device = "cpu";
   int64_t batch = 256, limit = -1;
-  bool json = false;
+  bool json = false, deterministic = false;
   int threads = 0;
 };
 

@@ -24,13 +24,19 @@ const Kernels& cpu_kernels() {
 
 const Kernels& kernels(Device device) {
   if (device == Device::cpu) return cpu_kernels();
-#ifdef ACTLAB_HAVE_CUDA_KERNELS
+#ifdef ACTLAB_HAVE_CUDA
   return cuda_kernels();
 #else
-  fail("--device cuda: this build has CUDA memory support but no CUDA kernels yet "
-       "(they arrive with the CUDA backend issue); use --device cpu");
+  fail("--device cuda: this actlab was built without CUDA (nvcc and cuDNN were not found, or ACTLAB_CUDA=OFF)");
 #endif
 }
+
+namespace {
+bool deterministic_algorithms = false;
+}
+
+void set_deterministic(bool on) { deterministic_algorithms = on; }
+bool deterministic() { return deterministic_algorithms; }
 
 void set_num_threads(int threads) {
   check(threads >= 1, "--threads must be at least 1 (got " + std::to_string(threads) + ")");

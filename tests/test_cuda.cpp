@@ -1,0 +1,296 @@
+// The CUDA backend against its CPU twin: every op of the kernel table, forward
+// and backward through the tape, on random inputs, fp32 (TF32 off), relative
+// error ‖cuda − cpu‖ / ‖cpu‖ ≤ 1e-4; then a ResNet-20 training step and the
+// CLI on the GPU. Where no GPU answers, each case prints the skip marker that
+// CTest reads (SKIP_REGULAR_EXPRESSION) and returns.
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "activations/activation.h"
+#include "autograd/ops.h"
+#include "cli.h"
+#include "helpers.h"
+#include "models/model.h"
+#include "train/optimizer.h"
+
+using namespace actlab;
+using namespace actlab::testing;
+
+#define ACTLAB_REQUIRE_GPU()                                  \
+  do {                                                        \
+    if (!cuda_available()) {                                  \
+      std::printf("actlab-skip: no CUDA GPU on this machine\n"); \
+      std::fflush(stdout);                                    \
+      return;                                                 \
+    }                                                         \
+  } while (0)
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+// ‖a − b‖ / ‖b‖ over all elements, a and b on any devices.
+double relative_error(const Tensor& a, const Tensor& b) {
+  REQUIRE_MESSAGE(a.shape() == b.shape(), to_string(a.shape()) << " vs " << to_string(b.shape()));
+  const std::vector<float> x = a.to_vector(), y = b.to_vector();
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i])) return INFINITY;
+    diff += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+    norm += double(y[i]) * y[i];
+  }
+  return norm == 0.0 ? std::sqrt(diff) : std::sqrt(diff / norm);
+}
+
+#define CHECK_TWINS(what, cuda_tensor, cpu_tensor)                                                          \
+  do {                                                                                                  \
+    const double error_ = relative_error(cuda_tensor, cpu_tensor);                                      \
+    CHECK_MESSAGE(error_ <= kTolerance, what << ": relative error " << error_ << " between CUDA and CPU"); \
+  } while (0)
+
+// Runs f on CPU leaves and on their GPU copies, pulls both results back
+// through a fixed random projection, and compares results and gradients.
+void compare(const std::string& what, const std::vector<Tensor>& inputs,
+             const std::function<Var(std::vector<Var>&)>& f, bool differentiable = true) {
+  std::vector<Var> cpu, gpu;
+  for (const Tensor& t : inputs) {
+    cpu.emplace_back(t.clone(), differentiable);
+    gpu.emplace_back(t.to(Device::cuda), differentiable);
+  }
+  Var y_cpu = f(cpu), y_gpu = f(gpu);
+  REQUIRE(y_gpu.device() == Device::cuda);
+  CHECK_TWINS(what << " forward", y_gpu.value(), y_cpu.value());
+  if (!differentiable) {
+    tape().clear();
+    return;
+  }
+  Random rng(99);
+  const Tensor projection = random_tensor(y_cpu.shape(), rng);
+  backward(ops::sum(ops::mul(y_cpu, Var(projection))));
+  backward(ops::sum(ops::mul(y_gpu, Var(projection.to(Device::cuda)))));
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (!cpu[k].grad().defined()) continue;
+    REQUIRE_MESSAGE(gpu[k].grad().defined(), what << ": input " << k << " got no gradient on the GPU");
+    CHECK_TWINS(what << " gradient of input " << k, gpu[k].grad(), cpu[k].grad());
+  }
+}
+
+Tensor positive(Shape shape, Random& rng) {
+  Tensor t = random_tensor(std::move(shape), rng);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = std::fabs(t.data()[i]) + 0.1f;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("cuda: convolutions match the CPU (plain, strided, 1x1, grouped, depthwise, bias)") {
+  ACTLAB_REQUIRE_GPU();
+  Random rng(1);
+  struct Case {
+    int64_t N, C, H, K, R;
+    int stride, pad, groups;
+    bool bias;
+  };
+  for (const Case c : {Case{4, 6, 9, 8, 3, 1, 1, 1, true}, Case{4, 6, 9, 8, 3, 2, 1, 1, false},
+                       Case{3, 8, 8, 16, 1, 2, 0, 1, false}, Case{2, 8, 7, 8, 3, 1, 1, 8, false},
+                       Case{2, 6, 10, 4, 3, 2, 1, 2, true}, Case{5, 3, 32, 16, 3, 1, 1, 1, false}}) {
+    std::vector<Tensor> in{random_tensor({c.N, c.C, c.H, c.H}, rng), random_tensor({c.K, c.C / c.groups, c.R, c.R}, rng)};
+    if (c.bias) in.push_back(random_tensor({c.K}, rng));
+    compare("conv2d " + std::to_string(c.C) + "->" + std::to_string(c.K) + " k" + std::to_string(c.R) + " s" +
+                std::to_string(c.stride) + " g" + std::to_string(c.groups),
+            in, [&](std::vector<Var>& v) {
+              return ops::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Var(), c.stride, c.pad, c.groups);
+            });
+  }
+}
+
+TEST_CASE("cuda: batch norm matches the CPU in training and evaluation, running statistics included") {
+  ACTLAB_REQUIRE_GPU();
+  Random rng(2);
+  const Tensor x = random_tensor({8, 5, 6, 6}, rng, 2.0f), gamma = random_tensor({5}, rng), beta = random_tensor({5}, rng);
+  Tensor mean_cpu = random_tensor({5}, rng), var_cpu = positive({5}, rng);
+  Tensor mean_gpu = mean_cpu.to(Device::cuda), var_gpu = var_cpu.to(Device::cuda);
+  compare("batch_norm train", {x, gamma, beta}, [&](std::vector<Var>& v) {
+    const bool gpu = v[0].device() == Device::cuda;
+    return ops::batch_norm(v[0], v[1], v[2], gpu ? mean_gpu : mean_cpu, gpu ? var_gpu : var_cpu, true, 0.1f, 1e-5f);
+  });
+  // compare() ran each side once: the running statistics saw the same batch.
+  CHECK_TWINS("running_mean", mean_gpu, mean_cpu);
+  CHECK_TWINS("running_var", var_gpu, var_cpu);
+  compare(
+      "batch_norm eval", {x, gamma, beta},
+      [&](std::vector<Var>& v) {
+        const bool gpu = v[0].device() == Device::cuda;
+        NoGradScope no_grad;
+        return ops::batch_norm(v[0], v[1], v[2], gpu ? mean_gpu : mean_cpu, gpu ? var_gpu : var_cpu, false, 0.1f,
+                               1e-5f);
+      },
+      false);
+}
+
+TEST_CASE("cuda: linear, pooling, spatial mean and the option-A shortcut match the CPU") {
+  ACTLAB_REQUIRE_GPU();
+  Random rng(3);
+  compare("linear", {random_tensor({7, 12}, rng), random_tensor({5, 12}, rng), random_tensor({5}, rng)},
+          [](std::vector<Var>& v) { return ops::linear(v[0], v[1], v[2]); });
+  compare("linear without bias", {random_tensor({3, 4}, rng), random_tensor({6, 4}, rng)},
+          [](std::vector<Var>& v) { return ops::linear(v[0], v[1], Var()); });
+  const Tensor x = random_tensor({3, 4, 11, 11}, rng);
+  compare("max_pool2d 3/2/1", {x}, [](std::vector<Var>& v) { return ops::max_pool2d(v[0], 3, 2, 1); });
+  compare("max_pool2d 2/2/0", {x}, [](std::vector<Var>& v) { return ops::max_pool2d(v[0], 2, 2, 0); });
+  compare("avg_pool2d 3/2/1", {x}, [](std::vector<Var>& v) { return ops::avg_pool2d(v[0], 3, 2, 1); });
+  compare("avg_pool2d 2/2/0", {x}, [](std::vector<Var>& v) { return ops::avg_pool2d(v[0], 2, 2, 0); });
+  compare("mean_hw", {x}, [](std::vector<Var>& v) { return ops::mean_hw(v[0]); });
+  compare("mean_hw 16x16", {random_tensor({4, 32, 16, 16}, rng)}, [](std::vector<Var>& v) { return ops::mean_hw(v[0]); });
+  compare("shortcut_a", {random_tensor({2, 4, 8, 8}, rng)}, [](std::vector<Var>& v) { return ops::shortcut_a(v[0], 2); });
+  compare("shortcut_a odd", {random_tensor({2, 3, 7, 7}, rng)}, [](std::vector<Var>& v) { return ops::shortcut_a(v[0], 3); });
+}
+
+TEST_CASE("cuda: elementwise maps, broadcasting and reductions match the CPU") {
+  ACTLAB_REQUIRE_GPU();
+  Random rng(4);
+  const Tensor x = random_tensor({3, 5, 4, 6}, rng), p = positive({3, 5, 4, 6}, rng);
+  for (UnaryOp op : {UnaryOp::neg, UnaryOp::exp, UnaryOp::sigmoid, UnaryOp::tanh, UnaryOp::relu, UnaryOp::square,
+                     UnaryOp::abs, UnaryOp::sin, UnaryOp::cos})
+    compare("unary " + std::to_string(int(op)), {x}, [op](std::vector<Var>& v) { return ops::unary(op, v[0]); });
+  for (UnaryOp op : {UnaryOp::log, UnaryOp::sqrt})
+    compare("unary " + std::to_string(int(op)), {p}, [op](std::vector<Var>& v) { return ops::unary(op, v[0]); });
+  const std::vector<std::pair<Shape, Shape>> shapes{
+      {{3, 5, 4, 6}, {3, 5, 4, 6}}, {{3, 5, 4, 6}, {1, 5, 1, 1}}, {{3, 5, 1, 1}, {3, 5, 4, 6}},
+      {{5, 4, 6}, {3, 1, 4, 1}},    {{3, 5, 4, 6}, {}}};
+  for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div, BinaryOp::maximum,
+                      BinaryOp::minimum}) {
+    for (const auto& [sa, sb] : shapes) {
+      const Tensor a = random_tensor(sa, rng), b = op == BinaryOp::div ? positive(sb, rng) : random_tensor(sb, rng);
+      compare("binary " + std::to_string(int(op)) + " " + to_string(sa) + " with " + to_string(sb), {a, b},
+              [op](std::vector<Var>& v) { return ops::binary(op, v[0], v[1]); });
+    }
+  }
+  compare("affine", {x}, [](std::vector<Var>& v) { return ops::affine(v[0], -1.5f, 0.25f); });
+  compare("sum", {x}, [](std::vector<Var>& v) { return ops::sum(v[0]); });
+  compare("mean", {x}, [](std::vector<Var>& v) { return ops::mean(v[0]); });
+  compare("reshape", {x}, [](std::vector<Var>& v) { return ops::reshape(v[0], {15, 24}); });
+}
+
+TEST_CASE("cuda: cross-entropy with label smoothing, SGD and the finiteness check match the CPU") {
+  ACTLAB_REQUIRE_GPU();
+  Random rng(5);
+  const std::vector<int32_t> labels{3, 0, 9, 4, 4, 7, 1, 2, 8, 5, 6};
+  for (float smoothing : {0.0f, 0.1f})
+    compare("cross_entropy s=" + std::to_string(smoothing), {random_tensor({11, 10}, rng, 3.0f)},
+            [&](std::vector<Var>& v) { return ops::cross_entropy(v[0], labels, smoothing); });
+  compare("cross_entropy 1000 classes", {random_tensor({4, 1000}, rng)},
+          [](std::vector<Var>& v) { return ops::cross_entropy(v[0], {999, 0, 500, 17}); });
+
+  for (bool nesterov : {false, true}) {
+    Tensor w = random_tensor({1000}, rng), v = random_tensor({1000}, rng);
+    Tensor w_gpu = w.to(Device::cuda), v_gpu = v.to(Device::cuda);
+    for (int step = 0; step < 3; ++step) {
+      const Tensor g = random_tensor({1000}, rng);
+      const Tensor g_gpu = g.to(Device::cuda);
+      kernels(Device::cpu).sgd_step(w, g, v, 0.1f, 0.9f, 5e-4f, nesterov, step == 0);
+      kernels(Device::cuda).sgd_step(w_gpu, g_gpu, v_gpu, 0.1f, 0.9f, 5e-4f, nesterov, step == 0);
+    }
+    CHECK_TWINS("sgd weights", w_gpu, w);
+    CHECK_TWINS("sgd velocity", v_gpu, v);
+  }
+
+  Tensor t = random_tensor({100000}, rng);
+  CHECK(kernels(Device::cuda).all_finite(t.to(Device::cuda)));
+  t.data()[77777] = NAN;
+  CHECK_FALSE(kernels(Device::cuda).all_finite(t.to(Device::cuda)));
+  t.data()[77777] = INFINITY;
+  CHECK_FALSE(kernels(Device::cuda).all_finite(t.to(Device::cuda)));
+}
+
+TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
+  ACTLAB_REQUIRE_GPU();
+  Random rng(6);
+  for (const std::string& name : activation_names()) {
+    Random init_cpu(11), init_gpu(11);
+    auto act_cpu = make_activation(name, 16, init_cpu);
+    auto act_gpu = make_activation(name, 16, init_gpu);
+    act_gpu->to(Device::cuda);
+    const Tensor x = random_tensor({8, 16, 10, 10}, rng);
+    int calls = 0;
+    compare("activation " + name, {x}, [&](std::vector<Var>& v) {
+      return (++calls == 1 ? *act_cpu : *act_gpu)(v[0]);
+    });
+    auto cpu_params = act_cpu->named_parameters(), gpu_params = act_gpu->named_parameters();
+    for (size_t i = 0; i < cpu_params.size(); ++i)
+      if (cpu_params[i].second->var.grad().defined())
+        CHECK_TWINS(name << "." << cpu_params[i].first << " gradient", gpu_params[i].second->var.grad(),
+                    cpu_params[i].second->var.grad());
+  }
+}
+
+TEST_CASE("cuda: a ResNet-20 training step on the GPU matches the CPU step") {
+  ACTLAB_REQUIRE_GPU();
+  ModelConfig config;
+  config.in_channels = 1;
+  config.classes = 10;
+  auto cpu = make_model(config), gpu = make_model(config);   // same seed, same weights
+  gpu->to(Device::cuda);
+  Random rng(8);
+  const Tensor images = random_tensor({32, 1, 28, 28}, rng);
+  std::vector<int32_t> labels(32);
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>(i % 10);
+  const SgdOptions options{0.9f, 1e-4f, false, false};
+  Sgd sgd_cpu(cpu->named_parameters(), options), sgd_gpu(gpu->named_parameters(), options);
+  std::vector<Tensor> before;
+  for (auto& [name, p] : cpu->named_parameters()) before.push_back(p->var.value().clone());
+  for (int step = 0; step < 2; ++step) {
+    Var loss_cpu = ops::cross_entropy((*cpu)(Var(images)), labels);
+    Var loss_gpu = ops::cross_entropy((*gpu)(Var(images.to(Device::cuda))), labels);
+    CHECK_TWINS("loss at step " << step, loss_gpu.value(), loss_cpu.value());
+    sgd_cpu.zero_grad();
+    sgd_gpu.zero_grad();
+    backward(loss_cpu);
+    backward(loss_gpu);
+    sgd_cpu.step(0.1f);
+    sgd_gpu.step(0.1f);
+  }
+  // The change of every tensor over two steps, as SPEC 8 compares a step.
+  auto cpu_params = cpu->named_parameters(), gpu_params = gpu->named_parameters();
+  for (size_t i = 0; i < cpu_params.size(); ++i) {
+    Tensor delta_cpu = cpu_params[i].second->var.value().clone(), delta_gpu = gpu_params[i].second->var.value().to(Device::cpu);
+    for (int64_t k = 0; k < delta_cpu.numel(); ++k) {
+      delta_cpu.data()[k] -= before[i].data()[k];
+      delta_gpu.data()[k] -= before[i].data()[k];
+    }
+    const double error = relative_error(delta_gpu, delta_cpu);
+    CHECK_MESSAGE(error <= 1e-3, cpu_params[i].first << ": the GPU's change differs from the CPU's by " << error);
+  }
+  auto cpu_buffers = cpu->named_buffers(), gpu_buffers = gpu->named_buffers();
+  for (size_t i = 0; i < cpu_buffers.size(); ++i)
+    CHECK_TWINS(cpu_buffers[i].first, *gpu_buffers[i].second, *cpu_buffers[i].second);
+}
+
+TEST_CASE("cuda: train and eval run with --device cuda and agree with the CPU") {
+  ACTLAB_REQUIRE_GPU();
+  const std::string out = temp_dir("cuda");
+  const std::string tiny = "fashion-mnist:" + fixture("tiny-fmnist");
+  Run r = run_actlab("train --model resnet20 --data " + tiny + " --max-steps 12 --batch 16 --device cuda --json --out " +
+                     out + "/run");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  auto trained = nlohmann::json::parse(r.out);
+  CHECK(std::isfinite(trained["train_loss"].get<double>()));
+  const std::string eval = "eval --model resnet20 --data " + tiny + " --checkpoint " + out + "/run/model.safetensors --json";
+  Run on_gpu = run_actlab(eval + " --device cuda"), on_cpu = run_actlab(eval + " --device cpu");
+  REQUIRE_MESSAGE(on_gpu.status == 0, on_gpu.err);
+  REQUIRE_MESSAGE(on_cpu.status == 0, on_cpu.err);
+  const double loss_gpu = nlohmann::json::parse(on_gpu.out)["loss"], loss_cpu = nlohmann::json::parse(on_cpu.out)["loss"];
+  CHECK_MESSAGE(std::fabs(loss_gpu - loss_cpu) <= 1e-4 * std::fabs(loss_cpu), "eval loss " << loss_gpu << " on the GPU, "
+                                                                                          << loss_cpu << " on the CPU");
+  std::filesystem::remove_all(out);
+}
+
+TEST_CASE("--device cuda without a GPU is one clear error") {
+  if (cuda_available()) return;   // the other cases cover the GPU
+  Run r = run_actlab("eval --model resnet20 --checkpoint " + fixture("resnet20_init.safetensors") + " --device cuda");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("actlab: error: --device cuda") != std::string::npos);
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Prepares a GPU run from a machine with package access. The GPU machine has
+# nvcc, cuDNN and PyTorch but reaches no package registry, so this fetches the
+# Debian packages the build needs (and the Fashion-MNIST package) into .gpu/,
+# which git ignores and which travels with the run. There, tools/gpu_run.sh
+# unpacks them under .gpu/root (never into /), builds, tests and benchmarks.
+#   bash tools/gpu_prepare.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libgfortran5 libquadmath0
+          libcli11-dev nlohmann-json3-dev doctest-dev zlib1g-dev zlib1g libstb-dev libstb0
+          dataset-fashion-mnist)
+mkdir -p .gpu/debs
+rm -f .gpu/debs/*.deb
+if ! (cd .gpu/debs && apt-get download "${packages[@]}" >/dev/null); then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  (cd .gpu/debs && apt-get download "${packages[@]}" >/dev/null)
+fi
+du -sh .gpu/debs
+echo "ready: carry .gpu and run 'bash tools/gpu_run.sh' on the GPU machine"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# On a GPU machine that reaches no package registry, in one go: unpack the
+# packages tools/gpu_prepare.sh fetched (under .gpu/root, never into /), build
+# with the CUDA backend, run the whole test suite (CUDA cases included), train
+# ResNet-20 on Fashion-MNIST with --device cuda, and time training against
+# PyTorch on the same GPU. Logs go to $OUT (or .gpu/out).
+#   bash tools/gpu_run.sh [all|build|test|train|bench]   (default all)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+out=${OUT:-.gpu/out}
+mkdir -p "$out"
+root=$PWD/.gpu/root
+lib=$root/usr/lib/x86_64-linux-gnu
+jobs=$(nproc)
+
+step() { echo; echo "=== $* ($(date +%T))"; }
+
+if [ ! -d "$root/usr" ]; then
+  ls .gpu/debs/*.deb >/dev/null 2>&1 || { echo "no .gpu/debs: run tools/gpu_prepare.sh first and carry .gpu"; exit 2; }
+  for f in .gpu/debs/*.deb; do dpkg -x "$f" "$root"; done
+fi
+# Only OpenBLAS and its Fortran run-time go on the library path; the rest of
+# the system keeps its own libraries.
+mkdir -p .gpu/runtime
+for so in "$lib"/openblas-pthread/libopenblas.so.0 "$lib"/libgfortran.so.5 "$lib"/libquadmath.so.0; do
+  ln -sf "$so" .gpu/runtime/
+done
+export LD_LIBRARY_PATH=$PWD/.gpu/runtime${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+data=fashion-mnist:$root/usr/share/datasets/fashion-mnist
+
+# cuDNN: the toolkit's, else the one PyTorch's wheels bring.
+cudnn_flags=()
+if [ ! -e /usr/local/cuda/include/cudnn.h ]; then
+  wheel=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null)
+  if [ -n "$wheel" ]; then
+    cudnn_flags=(-DCUDNN_INCLUDE_DIR="$wheel/include" -DCUDNN_LIBRARY="$(ls "$wheel"/lib/libcudnn.so* | head -1)")
+    export LD_LIBRARY_PATH=$wheel/lib:$LD_LIBRARY_PATH
+  fi
+fi
+
+if [[ $what == all || $what == build ]]; then
+  step "machine"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  nvcc --version | tail -1
+  cmake --version | head -1
+  step "configure and build (-j$jobs)"
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DACTLAB_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_LIBRARY_PATH="$lib/openblas-pthread;$lib" \
+    -DCMAKE_INCLUDE_PATH="$root/usr/include/x86_64-linux-gnu;$root/usr/include" "${cudnn_flags[@]}" \
+    > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+  grep "actlab: CUDA" "$out/configure.log"
+  cmake --build build-gpu -j"$jobs" > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -30; exit 1; }
+  echo "built"
+fi
+
+if [[ $what == all || $what == test ]]; then
+  step "test suite"
+  (cd build-gpu && ctest -j8 --timeout 600 --output-on-failure) > "$out/ctest.log" 2>&1
+  grep -E "tests passed|Failed|\*\*\*|Skipped|Not Run" "$out/ctest.log" | tail -20
+fi
+
+if [[ $what == all || $what == train ]]; then
+  step "train ResNet-20 on Fashion-MNIST with --device cuda"
+  rm -rf .gpu/run-cuda
+  ./build-gpu/actlab train --model resnet20 --data "$data" --epochs 4 --device cuda --threads 4 \
+    --out .gpu/run-cuda --json > "$out/train_cuda.json" 2> "$out/train_cuda.log"
+  tr '\r' '\n' < "$out/train_cuda.log" | grep -E "test acc|final|error" | tail -6
+  cp .gpu/run-cuda/metrics.jsonl "$out/metrics_cuda.jsonl" 2>/dev/null
+fi
+
+if [[ $what == all || $what == bench ]]; then
+  step "ResNet-20 training step, batch 128: actlab vs PyTorch eager (fp32, cuDNN, no TF32), 3 rounds"
+  for round in 1 2 3; do
+    for input in 1,28,28 3,32,32; do
+      ./build-gpu/bench_train --device cuda --input $input --steps 200 --warmup 20
+      python3 bench/pytorch_train.py --device cuda --input $input --steps 200 --warmup 20
+    done
+  done | tee "$out/bench_cuda.jsonl"
+fi
