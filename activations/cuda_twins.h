@@ -2,6 +2,7 @@
 // `<stem>.cu` defines its functions here, and its `<stem>.cpp` calls them when
 // the tensors live on the GPU. Only core headers: .cu files compile as C++17.
 #pragma once
+#include "activations/pointwise_math.h"
 #include "core/tensor.h"
 
 #ifdef ACTLAB_HAVE_CUDA
@@ -10,6 +11,20 @@ namespace actlab::cuda {
 // relu.cu
 void relu_forward(const Tensor& x, Tensor& y);
 void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
+
+// pointwise.cu
+void pointwise_forward(Pointwise f, float option, const Tensor& x, Tensor& y);
+void pointwise_backward(Pointwise f, float option, const Tensor& x, const Tensor& dy, Tensor& dx);
+
+// acon.cu: per-channel A, B, β (device pointers; null A means 1, null B 0);
+// null gradient pointers are not wanted.
+void acon_forward(const Tensor& x, const float* a, const float* b, const float* beta, Tensor& y);
+void acon_backward(const Tensor& x, const Tensor& dy, const float* a, const float* b, const float* beta, Tensor& dx,
+                   float* da, float* db, float* dbeta);
+
+// prelu.cu: w per channel.
+void prelu_forward(const Tensor& x, const float* w, Tensor& y);
+void prelu_backward(const Tensor& x, const Tensor& dy, const float* w, Tensor& dx, float* dw);
 
 }  // namespace actlab::cuda
 #endif

@@ -3,7 +3,10 @@
 #include <functional>
 #include <map>
 
+#include "activations/acon.h"
 #include "activations/activation.h"
+#include "activations/pointwise.h"
+#include "activations/prelu.h"
 #include "activations/relu.h"
 #include "core/error.h"
 
@@ -12,9 +15,38 @@ namespace {
 
 using Factory = std::function<std::shared_ptr<Activation>(Spec&, int64_t channels, Random&)>;
 
+Factory fixed(Pointwise f) {
+  return [f](Spec& s, int64_t, Random&) { return std::make_shared<PointwiseActivation>(s, f); };
+}
+
+Factory acon(AconKind kind) {
+  return [kind](Spec& s, int64_t c, Random& rng) { return std::make_shared<Acon>(s, kind, c, rng); };
+}
+
 const std::map<std::string, Factory>& registry() {
   static const std::map<std::string, Factory> table{
       {"relu", [](Spec& s, int64_t, Random&) { return std::make_shared<Relu>(s); }},
+      {"relu6", fixed(Pointwise::relu6)},
+      {"leaky-relu", fixed(Pointwise::leaky_relu)},
+      {"silu", fixed(Pointwise::silu)},
+      {"gelu", fixed(Pointwise::gelu)},
+      {"elu", fixed(Pointwise::elu)},
+      {"selu", fixed(Pointwise::selu)},
+      {"softplus", fixed(Pointwise::softplus)},
+      {"mish", fixed(Pointwise::mish)},
+      {"hard-swish", fixed(Pointwise::hard_swish)},
+      {"max-sigmoid", fixed(Pointwise::max_sigmoid)},
+      {"cos-minus", fixed(Pointwise::cos_minus)},
+      {"min-sin", fixed(Pointwise::min_sin)},
+      {"atan-sq-minus", fixed(Pointwise::atan_sq_minus)},
+      {"max-tanh", fixed(Pointwise::max_tanh)},
+      {"sinc-plus", fixed(Pointwise::sinc_plus)},
+      {"x-asinh-sq", fixed(Pointwise::x_asinh_sq)},
+      {"prelu", [](Spec& s, int64_t c, Random&) { return std::make_shared<Prelu>(s, c); }},
+      {"swish", acon(AconKind::swish)},
+      {"acon-a", acon(AconKind::acon_a)},
+      {"acon-b", acon(AconKind::acon_b)},
+      {"acon-c", acon(AconKind::acon_c)},
   };
   return table;
 }

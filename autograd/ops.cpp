@@ -202,7 +202,7 @@ Var reshape(const Var& x, Shape shape) {
 }
 
 Var unary(UnaryOp op, const Var& x) {
-  static const char* names[] = {"neg", "exp", "log", "sigmoid", "tanh", "relu", "square", "sqrt", "abs", "sin", "cos"};
+  static const char* names[] = {"neg", "exp", "log", "sigmoid", "tanh", "relu", "square", "sqrt", "abs", "sin", "cos", "erf", "atan", "asinh"};
   Tensor y = like(x.value());
   K(x).unary_forward(op, x.value(), y);
   return tape().record(names[static_cast<int>(op)], y, {x}, [op, xv = x.value(), y](Node& self) {

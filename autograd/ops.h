@@ -41,6 +41,7 @@ inline Var div(const Var& a, const Var& b) { return binary(BinaryOp::div, a, b);
 inline Var maximum(const Var& a, const Var& b) { return binary(BinaryOp::maximum, a, b); }
 inline Var minimum(const Var& a, const Var& b) { return binary(BinaryOp::minimum, a, b); }
 Var affine(const Var& x, float alpha, float beta);                   // alpha·x + beta
+inline Var scalar(float value, Device device) { return Var(Tensor::full({}, value, device)); }  // a constant
 
 Var sum(const Var& x);                                               // all elements -> [1]
 Var mean(const Var& x);

@@ -71,12 +71,19 @@ void backward(const Var& loss, bool keep_tape) {
   check(loss.defined() && loss.value().numel() == 1,
         "backward: the loss must be a single value, got shape " +
             (loss.defined() ? to_string(loss.shape()) : std::string("(undefined)")));
+  backward(loss, Tensor::full(loss.shape(), 1.0f, loss.device()), keep_tape);
+}
+
+void backward(const Var& output, const Tensor& seed, bool keep_tape) {
+  check(output.defined() && seed.shape() == output.shape(),
+        "backward: the seed gradient's shape " + to_string(seed.shape()) + " differs from the output's " +
+            (output.defined() ? to_string(output.shape()) : std::string("(undefined)")));
   Tape& t = tape();
-  if (!loss.requires_grad()) {
+  if (!output.requires_grad()) {
     if (!keep_tape) t.clear();
     return;
   }
-  loss.node()->add_grad(Tensor::full(loss.shape(), 1.0f, loss.device()));
+  output.node()->add_grad(seed);
   const auto& nodes = t.nodes();
   for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
     Node& n = **it;

@@ -84,5 +84,7 @@ class NoGradScope {
 // Backpropagates from a one-element value; leaves' grads accumulate across
 // calls. The tape is cleared afterwards unless keep_tape is set.
 void backward(const Var& loss, bool keep_tape = false);
+// The same from any output, seeded with dL/doutput (PyTorch's y.backward(dy)).
+void backward(const Var& output, const Tensor& seed, bool keep_tape = false);
 
 }  // namespace actlab

@@ -24,7 +24,7 @@ struct PoolShape {
   int kernel, stride, pad;
 };
 
-enum class UnaryOp : uint8_t { neg, exp, log, sigmoid, tanh, relu, square, sqrt, abs, sin, cos };
+enum class UnaryOp : uint8_t { neg, exp, log, sigmoid, tanh, relu, square, sqrt, abs, sin, cos, erf, atan, asinh };
 // greater_equal and less_equal give 1 or 0 (masks for max and min backward).
 enum class BinaryOp : uint8_t { add, sub, mul, div, maximum, minimum, greater_equal, less_equal };
 

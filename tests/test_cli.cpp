@@ -60,10 +60,14 @@ TEST_CASE("train writes checkpoints, metrics and config; resume continues; eval 
   check_one_line_error(again, "already holds a run");
   CHECK(std::filesystem::last_write_time(dir + "/run/model.safetensors") == stamp);
 
-  Run resumed = run_actlab("train --model resnet20 --data " + kTiny + " --epochs 2 --batch 16 --threads 2 --json --resume " + dir + "/run");
+  // The run's own settings (data, batch, ...) come from its config.json; --epochs extends it.
+  Run resumed = run_actlab("train --epochs 2 --threads 2 --json --resume " + dir + "/run");
   REQUIRE_MESSAGE(resumed.status == 0, resumed.err);
   CHECK(nlohmann::json::parse(resumed.out)["epoch"] == 2);
   CHECK(read_safetensors(dir + "/run/state.safetensors").i64("step") == 8);
+
+  check_one_line_error(run_actlab("train --resume " + dir + "/run --out " + dir + "/elsewhere"), "--out cannot be given");
+  check_one_line_error(run_actlab("train --resume " + dir), "holds no config.json");
 
   Run e = run_actlab("eval --model resnet20 --data " + kTiny + " --checkpoint " + dir + "/run/model.safetensors --json --limit 10");
   REQUIRE_MESSAGE(e.status == 0, e.err);

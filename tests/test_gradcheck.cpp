@@ -25,6 +25,53 @@ TEST_CASE("conv2d gradients match finite differences (1x1 pointwise and depthwis
             [](std::vector<Var>& v) { return ops::conv2d(v[0], v[1], v[2], 1, 1, 3); });
 }
 
+TEST_CASE("conv2d gradients match finite differences (width-keeping 3x3 and 5x5, stride 1)") {
+  Random rng(21);
+  Var x(random_tensor({2, 3, 5, 6}, rng), true);
+  Var w3(random_tensor({4, 3, 3, 3}, rng, 0.5f), true), b(random_tensor({4}, rng), true);
+  gradcheck("conv2d 3x3 pad 1", {x, w3, b}, [](std::vector<Var>& v) { return ops::conv2d(v[0], v[1], v[2], 1, 1, 1); });
+  Var w5(random_tensor({2, 3, 5, 5}, rng, 0.3f), true);
+  gradcheck("conv2d 5x5 pad 2", {x, w5, Var()}, [](std::vector<Var>& v) { return ops::conv2d(v[0], v[1], v[2], 1, 2, 1); });
+}
+
+// The definition, summed term by term: an independent reference for every
+// path of the CPU kernel (im2col, plane shifts, 1x1, groups).
+TEST_CASE("conv2d forward equals the direct sum of its definition") {
+  struct Case {
+    int64_t N, C, H, W, K, R;
+    int stride, pad, groups;
+  };
+  Random rng(22);
+  for (const Case c : {Case{2, 3, 7, 7, 4, 3, 1, 1, 1}, Case{2, 4, 6, 9, 4, 5, 1, 2, 2}, Case{1, 3, 6, 6, 2, 3, 1, 0, 1},
+                       Case{2, 4, 7, 8, 6, 3, 2, 1, 2}, Case{2, 5, 4, 4, 3, 1, 1, 0, 1}, Case{1, 4, 5, 5, 4, 3, 1, 1, 4},
+                       Case{1, 2, 3, 3, 2, 3, 1, 3, 1}}) {
+    const int64_t Cg = c.C / c.groups, Kg = c.K / c.groups;
+    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.K, Cg, c.R, c.R}, rng);
+    NoGradScope no_grad;
+    const Tensor y = ops::conv2d(Var(x), Var(w), Var(), c.stride, c.pad, c.groups).value();
+    const int64_t P = y.size(2), Q = y.size(3);
+    Tensor expect = Tensor::zeros(y.shape());
+    for (int64_t n = 0; n < c.N; ++n)
+      for (int64_t k = 0; k < c.K; ++k)
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t q = 0; q < Q; ++q) {
+            double sum = 0.0;
+            for (int64_t ci = 0; ci < Cg; ++ci)
+              for (int64_t r = 0; r < c.R; ++r)
+                for (int64_t t = 0; t < c.R; ++t) {
+                  const int64_t h = p * c.stride - c.pad + r, v = q * c.stride - c.pad + t;
+                  if (h < 0 || h >= c.H || v < 0 || v >= c.W) continue;
+                  const int64_t channel = (k / Kg) * Cg + ci;
+                  sum += double(x.data()[((n * c.C + channel) * c.H + h) * c.W + v]) *
+                         w.data()[((k * Cg + ci) * c.R + r) * c.R + t];
+                }
+            expect.data()[((n * c.K + k) * P + p) * Q + q] = static_cast<float>(sum);
+          }
+    CHECK_CLOSE("conv2d " << c.R << "x" << c.R << " stride " << c.stride << " pad " << c.pad << " groups " << c.groups,
+                y, expect, 1e-5, 1e-5);
+  }
+}
+
 TEST_CASE("batch_norm gradients match finite differences in training and evaluation mode") {
   Random rng(3);
   Var x(random_tensor({4, 3, 3, 3}, rng), true);

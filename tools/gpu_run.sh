@@ -4,7 +4,8 @@
 # with the CUDA backend, run the whole test suite (CUDA cases included), train
 # ResNet-20 on Fashion-MNIST with --device cuda, and time training against
 # PyTorch on the same GPU. Logs go to $OUT (or .gpu/out).
-#   bash tools/gpu_run.sh [all|build|test|train|bench]   (default all)
+#   bash tools/gpu_run.sh [all|build|test|cuda-test|train|bench]   (default all;
+#   cuda-test builds and runs only the CUDA cases)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -23,7 +24,7 @@ fi
 # Only OpenBLAS and its Fortran run-time go on the library path; the rest of
 # the system keeps its own libraries.
 mkdir -p .gpu/runtime
-for so in "$lib"/openblas-pthread/libopenblas.so.0 "$lib"/libgfortran.so.5 "$lib"/libquadmath.so.0; do
+for so in "$lib"/openblas-pthread/libopenblas.so.0 "$lib"/libgfortran.so.5 "$lib"/libquadmath.so.0 "$lib"/libsleef.so.3; do
   ln -sf "$so" .gpu/runtime/
 done
 export LD_LIBRARY_PATH=$PWD/.gpu/runtime${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -39,7 +40,7 @@ if [ ! -e /usr/local/cuda/include/cudnn.h ]; then
   fi
 fi
 
-if [[ $what == all || $what == build ]]; then
+if [[ $what == all || $what == build || $what == cuda-test ]]; then
   step "machine"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   nvcc --version | tail -1
@@ -58,6 +59,12 @@ if [[ $what == all || $what == test ]]; then
   step "test suite"
   (cd build-gpu && ctest -j8 --timeout 600 --output-on-failure) > "$out/ctest.log" 2>&1
   grep -E "tests passed|Failed|\*\*\*|Skipped|Not Run" "$out/ctest.log" | tail -20
+fi
+
+if [[ $what == cuda-test ]]; then
+  step "CUDA test cases"
+  (cd build-gpu && ctest -R cuda --timeout 300 --output-on-failure) > "$out/ctest_cuda.log" 2>&1
+  grep -E "tests passed|Failed|\*\*\*|ERROR|values|logged" "$out/ctest_cuda.log" | head -60
 fi
 
 if [[ $what == all || $what == train ]]; then

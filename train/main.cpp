@@ -19,6 +19,38 @@ void add_model_flags(CLI::App& app, ModelArgs& m) {
   app.add_option("--classes", m.classes, "classes (default: from the data set)");
 }
 
+// --resume RUN_DIR: the run's recorded settings, except the flags given now.
+void resume_settings(const CLI::App& t, TrainConfig& train) {
+  if (t.count("--out")) fail("--resume continues the run in its own directory; --out cannot be given with it");
+  const TrainConfig recorded = read_train_config(train.resume);
+  auto keep = [&](const char* flag, auto member) {
+    if (!t.count(flag)) train.*member = recorded.*member;
+  };
+  keep("--data", &TrainConfig::data);
+  keep("--epochs", &TrainConfig::epochs);
+  keep("--max-steps", &TrainConfig::max_steps);
+  keep("--batch", &TrainConfig::batch);
+  keep("--lr", &TrainConfig::lr);
+  keep("--momentum", &TrainConfig::momentum);
+  keep("--nesterov", &TrainConfig::nesterov);
+  keep("--wd", &TrainConfig::wd);
+  keep("--wd-on", &TrainConfig::wd_on);
+  keep("--schedule", &TrainConfig::schedule);
+  keep("--warmup", &TrainConfig::warmup);
+  keep("--label-smoothing", &TrainConfig::label_smoothing);
+  keep("--no-augment", &TrainConfig::augment);
+  keep("--no-shuffle", &TrainConfig::shuffle);
+  keep("--seed", &TrainConfig::seed);
+  keep("--init-from", &TrainConfig::init_from);
+  if (!t.count("--model")) train.model.model = recorded.model.model;
+  if (!t.count("--act")) train.model.act = recorded.model.act;
+  if (!t.count("--act-at")) train.model.act_at = recorded.model.act_at;
+  if (!t.count("--in-channels")) train.model.in_channels = recorded.model.in_channels;
+  if (!t.count("--classes")) train.model.classes = recorded.model.classes;
+  // --epochs given without --max-steps ends a run that --max-steps had capped.
+  if (t.count("--epochs") && !t.count("--max-steps")) train.max_steps = -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,7 +82,7 @@ int main(int argc, char** argv) {
   t->add_flag("--no-shuffle", no_shuffle, "batches in file order");
   t->add_option("--seed", train.seed, "random seed")->capture_default_str();
   t->add_option("--init-from", train.init_from, "start from these weights (safetensors)");
-  t->add_option("--resume", train.resume, "continue the run in this directory (same flags as before)");
+  t->add_option("--resume", train.resume, "continue the run in this directory with the settings in its config.json; flags given now override them");
   t->add_option("--out", train.out, "run directory (default runs/<model>-<act>-<time>)");
   t->add_flag("--json", train.json, "print the final metrics as JSON");
   t->add_option("--image-size", "image size (imagefolder data sets)");
@@ -98,6 +130,7 @@ int main(int argc, char** argv) {
       train.deterministic = deterministic;
       if (t->count("--max-steps") && !t->count("--epochs")) train.epochs = 0;
       if (t->count("--image-size")) fail("--image-size applies to imagefolder data sets, which this version does not read");
+      if (!train.resume.empty()) resume_settings(*t, train);
       return run_train(train);
     }
     if (e->parsed()) {

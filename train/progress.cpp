@@ -13,11 +13,12 @@ ProgressBar::ProgressBar(std::string label, int64_t total)
 void ProgressBar::update(int64_t done, double loss, double accuracy, double images_per_s) {
   const auto now = std::chrono::steady_clock::now();
   const int decile = static_cast<int>(10 * done / total_);
-  if (tty_) {
-    if (done < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
-  } else if (decile == last_decile_ || done == total_) {
-    return;
-  }
+  const bool last = done >= total_;
+  // A terminal redraws at most every 100 ms; a log gets one line per tenth,
+  // and the last state comes with finish().
+  const bool draw = tty_ ? (last || now - last_draw_ >= std::chrono::milliseconds(100))
+                         : (decile != last_decile_ && !last);
+  if (!draw && !last) return;
   last_draw_ = now;
   last_decile_ = decile;
   constexpr int width = 24;
@@ -27,6 +28,7 @@ void ProgressBar::update(int64_t done, double loss, double accuracy, double imag
                 width, std::string(filled, '#').c_str(), static_cast<long long>(done),
                 static_cast<long long>(total_), loss, 100.0 * accuracy, images_per_s);
   line_ = buffer;
+  if (!draw) return;
   if (tty_) std::fprintf(stderr, "\r%s\033[K", buffer);
   else std::fprintf(stderr, "%s\n", buffer);
   std::fflush(stderr);

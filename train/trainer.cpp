@@ -81,6 +81,13 @@ int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) 
   return correct;
 }
 
+// A float flag as the user wrote it (1e-4f shows as 0.0001, not 9.99999975e-05).
+double decimal(float v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.7g", static_cast<double>(v));
+  return std::strtod(text, nullptr);
+}
+
 json config_json(const TrainConfig& c, const std::string& out) {
   return {{"model", c.model.model},
           {"act", act_of(c.model)},
@@ -91,14 +98,14 @@ json config_json(const TrainConfig& c, const std::string& out) {
           {"epochs", c.epochs},
           {"max_steps", c.max_steps},
           {"batch", c.batch},
-          {"lr", c.lr},
-          {"momentum", c.momentum},
+          {"lr", decimal(c.lr)},
+          {"momentum", decimal(c.momentum)},
           {"nesterov", c.nesterov},
-          {"wd", c.wd},
+          {"wd", decimal(c.wd)},
           {"wd_on", c.wd_on},
           {"schedule", c.schedule},
-          {"warmup", c.warmup},
-          {"label_smoothing", c.label_smoothing},
+          {"warmup", decimal(c.warmup)},
+          {"label_smoothing", decimal(c.label_smoothing)},
           {"augment", c.augment},
           {"shuffle", c.shuffle},
           {"seed", c.seed},
@@ -121,6 +128,43 @@ std::string default_run_dir(const TrainConfig& c) {
 }
 
 }  // namespace
+
+TrainConfig read_train_config(const std::string& run_dir) {
+  const std::string path = (fs::path(run_dir) / "config.json").string();
+  check(fs::is_regular_file(path), "--resume: " + run_dir + " holds no config.json (not an actlab run directory)");
+  std::ifstream in(path);
+  TrainConfig c;
+  try {
+    const json j = json::parse(in);
+    c.model.model = j.at("model");
+    c.model.act = j.at("act");
+    c.model.act_at = j.at("act_at").get<std::vector<std::string>>();
+    c.model.in_channels = j.at("in_channels");
+    c.model.classes = j.at("classes");
+    c.data = j.at("data");
+    c.epochs = j.at("epochs");
+    c.max_steps = j.at("max_steps");
+    c.batch = j.at("batch");
+    c.lr = j.at("lr");
+    c.momentum = j.at("momentum");
+    c.nesterov = j.at("nesterov");
+    c.wd = j.at("wd");
+    c.wd_on = j.at("wd_on");
+    c.schedule = j.at("schedule");
+    c.warmup = j.at("warmup");
+    c.label_smoothing = j.at("label_smoothing");
+    c.augment = j.at("augment");
+    c.shuffle = j.at("shuffle");
+    c.seed = j.at("seed");
+    c.device = j.at("device");
+    c.deterministic = j.value("deterministic", false);
+    c.init_from = j.at("init_from");
+  } catch (const json::exception& e) {
+    fail("--resume: " + path + " is not a readable actlab config (" + e.what() + ")");
+  }
+  c.resume = run_dir;
+  return c;
+}
 
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t limit) {
   NoGradScope no_grad;
@@ -278,7 +322,7 @@ int run_train(const TrainConfig& c) {
       save_model(*model, best_path, metadata);
     }
     last = {{"epoch", epoch + 1},
-            {"lr", lr},
+            {"lr", decimal(lr)},
             {"train_loss", seen ? loss_sum / seen : 0.0},
             {"train_acc", seen ? static_cast<double>(correct) / seen : 0.0},
             {"test_loss", test.loss},

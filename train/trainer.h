@@ -50,6 +50,8 @@ struct EvalResult {
 };
 
 int run_train(const TrainConfig& config);
+// The settings a run recorded in RUN_DIR/config.json (for --resume).
+TrainConfig read_train_config(const std::string& run_dir);
 int run_eval(const EvalConfig& config);
 int run_summary(const SummaryConfig& config);
 

@@ -1,5 +1,6 @@
 // 2-D convolution on the CPU: im2col + OpenBLAS GEMM per sample and group,
-// 1×1 stride-1 convolutions straight to GEMM. Samples run in parallel (one
+// 1×1 stride-1 convolutions straight to GEMM, width-keeping stride-1 ones
+// through whole-plane shifts. Samples run in parallel (one
 // single-threaded GEMM per thread); weight gradients are summed per thread and
 // reduced in thread order, so a fixed thread count gives bit-identical results.
 #include <omp.h>
@@ -77,6 +78,82 @@ void col2im(const ConvShape& s, const float* col, int64_t channels, float* dx) {
   }
 }
 
+// Stride-1 convolutions that keep the width (S = 2·pad + 1, so Q == W, as in
+// every 3×3 pad-1 layer) move whole planes: the im2col row of tap (r, t) is
+// the input plane shifted by (r − pad)·W + (t − pad), with the columns that
+// wrap around a row edge set to zero. One long copy (or add) per tap instead
+// of one short one per output row.
+bool shifts_planes(const ConvShape& s) { return s.stride == 1 && s.Q == s.W && s.P == s.H; }
+
+struct Tap {
+  int64_t p0, p1, q0, q1;   // output rows and columns that read inside the plane
+  int64_t begin, end;       // the flat range from the first to the last of them
+  int64_t offset;           // input index − output index
+  bool empty() const { return p0 >= p1 || q0 >= q1; }
+};
+
+Tap tap(const ConvShape& s, int64_t r, int64_t t) {
+  Tap k;
+  k.p0 = std::max<int64_t>(0, s.pad - r);
+  k.p1 = std::min<int64_t>(s.P, s.H + s.pad - r);
+  k.q0 = std::max<int64_t>(0, s.pad - t);
+  k.q1 = std::min<int64_t>(s.Q, s.W + s.pad - t);
+  k.begin = k.p0 * s.Q + k.q0;
+  k.end = (k.p1 - 1) * s.Q + k.q1;
+  k.offset = (r - s.pad) * s.W + (t - s.pad);
+  return k;
+}
+
+// Zeroes row[p·Q + q] for the wrapped columns (q < q0 or q ≥ q1) of rows p0..p1−1.
+void zero_wrapped(const ConvShape& s, const Tap& k, float* row) {
+  for (int64_t p = k.p0; p < k.p1; ++p) {
+    float* line = row + p * s.Q;
+    for (int64_t q = 0; q < k.q0; ++q) line[q] = 0.0f;
+    for (int64_t q = k.q1; q < s.Q; ++q) line[q] = 0.0f;
+  }
+}
+
+void im2col_shift(const ConvShape& s, const float* x, int64_t channels, float* col) {
+  const int64_t PQ = s.P * s.Q;
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* xc = x + c * s.H * s.W;
+    for (int64_t r = 0; r < s.R; ++r) {
+      for (int64_t t = 0; t < s.S; ++t) {
+        float* row = col + ((c * s.R + r) * s.S + t) * PQ;
+        const Tap k = tap(s, r, t);
+        if (k.empty()) {
+          std::memset(row, 0, PQ * sizeof(float));
+          continue;
+        }
+        std::memset(row, 0, k.begin * sizeof(float));
+        std::memcpy(row + k.begin, xc + k.begin + k.offset, (k.end - k.begin) * sizeof(float));
+        std::memset(row + k.end, 0, (PQ - k.end) * sizeof(float));
+        zero_wrapped(s, k, row);
+      }
+    }
+  }
+}
+
+// The adjoint: dx[c] += shifted rows. The wrapped entries of each row are
+// zeroed first (col is scratch), so the one long add puts nothing where it
+// must not; every index it touches lies inside the plane.
+void col2im_shift(const ConvShape& s, float* col, int64_t channels, float* dx) {
+  const int64_t PQ = s.P * s.Q;
+  for (int64_t c = 0; c < channels; ++c) {
+    float* dxc = dx + c * s.H * s.W;
+    for (int64_t r = 0; r < s.R; ++r) {
+      for (int64_t t = 0; t < s.S; ++t) {
+        float* row = col + ((c * s.R + r) * s.S + t) * PQ;
+        const Tap k = tap(s, r, t);
+        if (k.empty()) continue;
+        zero_wrapped(s, k, row);
+        float* out = dxc + k.offset;
+        for (int64_t i = k.begin; i < k.end; ++i) out[i] += row[i];
+      }
+    }
+  }
+}
+
 // One scratch buffer per thread, sized for one group's im2col matrix.
 struct Scratch {
   std::vector<Tensor> buffers;
@@ -105,7 +182,8 @@ void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const 
       const float* col = xg;
       if (!pointwise) {
         float* buffer = scratch.get();
-        im2col(s, xg, Cg, buffer);
+        if (shifts_planes(s)) im2col_shift(s, xg, Cg, buffer);
+        else im2col(s, xg, Cg, buffer);
         col = buffer;
       }
       gemm(false, false, Kg, PQ, CRS, 1.0f, wd + g * Kg * CRS, CRS, col, PQ, 0.0f, yg, PQ);
@@ -140,7 +218,8 @@ void conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w
       float* dcol = scratch.get();
       gemm(true, false, CRS, PQ, Kg, 1.0f, wd + g * Kg * CRS, CRS, dyg, PQ, 0.0f, dcol, PQ);
       std::memset(dxg, 0, Cg * s.H * s.W * sizeof(float));
-      col2im(s, dcol, Cg, dxg);
+      if (shifts_planes(s)) col2im_shift(s, dcol, Cg, dxg);
+      else col2im(s, dcol, Cg, dxg);
     }
   }
 }
@@ -167,7 +246,8 @@ void conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& 
         const float* col = xg;
         if (!pointwise) {
           float* buffer = scratch.get();
-          im2col(s, xg, Cg, buffer);
+          if (shifts_planes(s)) im2col_shift(s, xg, Cg, buffer);
+          else im2col(s, xg, Cg, buffer);
           col = buffer;
         }
         gemm(false, true, Kg, CRS, PQ, 1.0f, dyg, PQ, col, PQ, 1.0f, acc + g * Kg * CRS, CRS);

@@ -25,6 +25,9 @@ float apply(UnaryOp op, float x) {
     case UnaryOp::abs: return std::fabs(x);
     case UnaryOp::sin: return std::sin(x);
     case UnaryOp::cos: return std::cos(x);
+    case UnaryOp::erf: return std::erf(x);
+    case UnaryOp::atan: return std::atan(x);
+    case UnaryOp::asinh: return std::asinh(x);
   }
   return x;
 }
@@ -43,6 +46,9 @@ float derivative(UnaryOp op, float x, float y) {
     case UnaryOp::abs: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
     case UnaryOp::sin: return std::cos(x);
     case UnaryOp::cos: return -std::sin(x);
+    case UnaryOp::erf: return 1.1283791670955126f * std::exp(-x * x);   // 2/√π·e^(−x²)
+    case UnaryOp::atan: return 1.0f / (1.0f + x * x);
+    case UnaryOp::asinh: return 1.0f / std::sqrt(1.0f + x * x);
   }
   return 0.0f;
 }

@@ -23,6 +23,9 @@ __device__ inline float apply(UnaryOp op, float x) {
     case UnaryOp::abs: return fabsf(x);
     case UnaryOp::sin: return sinf(x);
     case UnaryOp::cos: return cosf(x);
+    case UnaryOp::erf: return erff(x);
+    case UnaryOp::atan: return atanf(x);
+    case UnaryOp::asinh: return asinhf(x);
   }
   return x;
 }
@@ -41,6 +44,9 @@ __device__ inline float derivative(UnaryOp op, float x, float y) {
     case UnaryOp::abs: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
     case UnaryOp::sin: return cosf(x);
     case UnaryOp::cos: return -sinf(x);
+    case UnaryOp::erf: return 1.1283791670955126f * expf(-x * x);
+    case UnaryOp::atan: return 1.0f / (1.0f + x * x);
+    case UnaryOp::asinh: return 1.0f / sqrtf(1.0f + x * x);
   }
   return 0.0f;
 }

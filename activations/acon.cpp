@@ -1,0 +1,177 @@
+// The ACON family's fused CPU kernels and composed references (see acon.h).
+// Forward: one pass, (sample, channel) planes in parallel. Backward: one pass
+// per channel computing dx and the channel's parameter gradients together,
+// channels in parallel, each sum in double in a fixed order: deterministic.
+#include "activations/acon.h"
+
+#include <algorithm>
+
+#include "activations/channel_math.h"
+#include "activations/cuda_twins.h"
+#include "autograd/ops.h"
+#include "core/cpu/vector_math.h"
+#include "core/error.h"
+
+namespace actlab {
+namespace {
+
+// Per-channel A, B, β as pointers into the operands (null: A = 1, B = 0).
+struct AconOperands {
+  const float *a = nullptr, *b = nullptr, *beta = nullptr;
+  int a_index = -1, b_index = -1, beta_index = -1;
+};
+
+AconOperands operands_of(AconKind kind, const std::vector<Tensor>& ops) {
+  AconOperands o;
+  switch (kind) {
+    case AconKind::swish:
+    case AconKind::acon_a: o.beta_index = 0; break;
+    case AconKind::acon_b: o.b_index = 0, o.beta_index = 1; break;
+    case AconKind::acon_c: o.a_index = 0, o.b_index = 1, o.beta_index = 2; break;
+  }
+  if (o.a_index >= 0) o.a = ops[o.a_index].data();
+  if (o.b_index >= 0) o.b = ops[o.b_index].data();
+  o.beta = ops[o.beta_index].data();
+  return o;
+}
+
+float* wanted(std::vector<Tensor>& grads, int index) {
+  return index >= 0 && grads[index].defined() ? grads[index].data() : nullptr;
+}
+
+struct Layout {
+  int64_t N, C, HW;
+};
+
+Layout layout_of(const Tensor& x) {
+  int64_t HW = 1;
+  for (int d = 2; d < x.ndim(); ++d) HW *= x.size(d);
+  return {x.size(0), x.size(1), HW};
+}
+
+}  // namespace
+
+Acon::Acon(Spec& spec, AconKind kind, int64_t channels, Random& rng) : Activation(spec.text()), kind_(kind) {
+  const Shape shape{1, channels, 1, 1};
+  switch (kind) {
+    case AconKind::swish:
+      add_parameter("beta", Tensor::full(shape, spec.get_float("beta", 1.0f)), Role::act);
+      break;
+    case AconKind::acon_a:
+      add_parameter("beta", Tensor::full(shape, 1.0f), Role::act);
+      break;
+    case AconKind::acon_b:
+      add_parameter("p", Tensor::full(shape, 0.25f), Role::act);
+      add_parameter("beta", Tensor::full(shape, 1.0f), Role::act);
+      break;
+    case AconKind::acon_c: {
+      const std::string init = spec.get_string("init", "randn");
+      if (init != "randn" && init != "swish") spec.reject("init", "expected randn or swish");
+      Tensor p1 = Tensor::full(shape, 1.0f), p2 = Tensor::zeros(shape);
+      if (init == "randn") {   // the official code's torch.randn
+        for (int64_t c = 0; c < channels; ++c) p1.data()[c] = rng.normal();
+        for (int64_t c = 0; c < channels; ++c) p2.data()[c] = rng.normal();
+      }
+      add_parameter("p1", p1, Role::act);
+      add_parameter("p2", p2, Role::act);
+      add_parameter("beta", Tensor::full(shape, 1.0f), Role::act);
+      break;
+    }
+  }
+  spec.finish();
+}
+
+void Acon::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tensor& y) const {
+  const AconOperands o = operands_of(kind_, ops);
+#ifdef ACTLAB_HAVE_CUDA
+  if (x.device() == Device::cuda) return cuda::acon_forward(x, o.a, o.b, o.beta, y);
+#endif
+  const auto [N, C, HW] = layout_of(x);
+  const float* in = x.data();
+  float* out = y.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t plane = 0; plane < N * C; ++plane) {
+    const int64_t c = plane % C;
+    const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f, beta = o.beta[c];
+    float e[cpu::kChunk];
+    for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
+      const int64_t m = std::min(cpu::kChunk, end - begin);
+      const float* xp = in + begin;
+      float* yp = out + begin;
+#pragma omp simd
+      for (int64_t i = 0; i < m; ++i) e[i] = -beta * (a - b) * xp[i];
+      cpu::vexp(e, e, m);   // e = exp(−β·d), σ(β·d) = 1/(1 + e)
+#pragma omp simd
+      for (int64_t i = 0; i < m; ++i) yp[i] = (a - b) * xp[i] / (1.0f + e[i]) + b * xp[i];
+    }
+  }
+}
+
+void Acon::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, const std::vector<Tensor>& ops, Tensor& dx,
+                           std::vector<Tensor>& dops) const {
+  const AconOperands o = operands_of(kind_, ops);
+  float* da = wanted(dops, o.a_index);
+  float* db = wanted(dops, o.b_index);
+  float* dbeta = wanted(dops, o.beta_index);
+#ifdef ACTLAB_HAVE_CUDA
+  if (x.device() == Device::cuda) return cuda::acon_backward(x, dy, o.a, o.b, o.beta, dx, da, db, dbeta);
+#endif
+  const auto [N, C, HW] = layout_of(x);
+  const float* in = x.data();
+  const float* g = dy.data();
+  float* out = dx.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < C; ++c) {
+    const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f, beta = o.beta[c];
+    double sum_a = 0.0, sum_b = 0.0, sum_beta = 0.0;
+    float e[cpu::kChunk];
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t begin = (n * C + c) * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
+        const int64_t m = std::min(cpu::kChunk, end - begin);
+        const float* xp = in + begin;
+        const float* gp = g + begin;
+        float* dp = out + begin;
+#pragma omp simd
+        for (int64_t i = 0; i < m; ++i) e[i] = -beta * (a - b) * xp[i];
+        cpu::vexp(e, e, m);
+        // s = σ(β·d), inner = s + β·d·s(1 − s): SPEC 1.4's derivatives.
+#pragma omp simd reduction(+ : sum_a, sum_b, sum_beta)
+        for (int64_t i = 0; i < m; ++i) {
+          const float d = (a - b) * xp[i];
+          const float s = 1.0f / (1.0f + e[i]);
+          const float ds = s * (1.0f - s);
+          const float inner = s + beta * d * ds;
+          dp[i] = gp[i] * ((a - b) * inner + b);
+          sum_a += gp[i] * xp[i] * inner;
+          sum_b += gp[i] * (xp[i] - xp[i] * inner);
+          sum_beta += gp[i] * d * d * ds;
+        }
+      }
+    }
+    if (da) da[c] = static_cast<float>(sum_a);
+    if (db) db[c] = static_cast<float>(sum_b);
+    if (dbeta) dbeta[c] = static_cast<float>(sum_beta);
+  }
+}
+
+// From tape primitives: d = (A − B)·x; y = d·σ(β·d) + B·x.
+Var Acon::composed(const Var& x) {
+  using namespace ops;
+  const auto& p = own_parameters();
+  switch (kind_) {
+    case AconKind::swish:
+    case AconKind::acon_a: return mul(x, sigmoid(mul(p[0].second.var, x)));
+    case AconKind::acon_b: {
+      const Var& pb = p[0].second.var;
+      const Var d = mul(affine(pb, -1.0f, 1.0f), x);
+      return add(mul(d, sigmoid(mul(p[1].second.var, d))), mul(pb, x));
+    }
+    case AconKind::acon_c: {
+      const Var d = mul(sub(p[0].second.var, p[1].second.var), x);
+      return add(mul(d, sigmoid(mul(p[2].second.var, d))), mul(p[1].second.var, x));
+    }
+  }
+  fail("acon: unknown kind");
+}
+
+}  // namespace actlab

@@ -1,0 +1,38 @@
+// Per-element math of the per-channel parametric activations (PReLU, Swish,
+// ACON), written once for the CPU kernels and their CUDA twins.
+#pragma once
+#include <cmath>
+
+#ifndef ACTLAB_HD
+#ifdef __CUDACC__
+#define ACTLAB_HD __host__ __device__
+#else
+#define ACTLAB_HD
+#endif
+#endif
+
+namespace actlab::channel {
+
+// ACON's smooth maximum S_β(a·x, b·x) = d·σ(β·d) + b·x with d = (a − b)·x.
+ACTLAB_HD inline float acon_value(float x, float a, float b, float beta) {
+  const float d = (a - b) * x;
+  return d / (1.0f + expf(-beta * d)) + b * x;
+}
+
+// Its derivatives: ∂y/∂x, ∂y/∂a (∂y/∂b = x − ∂y/∂a) and ∂y/∂β (SPEC 1.4).
+struct AconSlopes {
+  float x, a, beta;
+};
+
+ACTLAB_HD inline AconSlopes acon_slopes(float x, float a, float b, float beta) {
+  const float d = (a - b) * x;
+  const float s = 1.0f / (1.0f + expf(-beta * d));
+  const float ds = s * (1.0f - s);
+  const float inner = s + beta * d * ds;
+  return {(a - b) * inner + b, x * inner, d * d * ds};
+}
+
+// PReLU: x if x > 0 else w·x (PyTorch's convention at 0 gives the same value).
+ACTLAB_HD inline float prelu_value(float x, float w) { return x > 0.0f ? x : w * x; }
+
+}  // namespace actlab::channel

@@ -1,0 +1,68 @@
+// Forward + backward time of one activation's fused kernels through the tape,
+// as a training step runs them: y = act(x), then backward from y seeded with
+// a random dy (PyTorch's y.backward(dy)). Prints one JSON line with the median
+// over --reps timed repetitions.
+//   bench_act --act SPEC --shape N,C,H,W [--threads T] [--device cpu|cuda] [--reps R] [--warmup W]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "activations/activation.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "core/kernels.h"
+
+using namespace actlab;
+
+int main(int argc, char** argv) {
+  std::string spec = "swish", device_name = "cpu";
+  int64_t N = 128, C = 16, H = 32, W = 32;
+  int threads = 2, reps = 20, warmup = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const char* value = argv[i + 1];
+    if (flag == "--act") spec = value;
+    else if (flag == "--shape") std::sscanf(value, "%ld,%ld,%ld,%ld", &N, &C, &H, &W);
+    else if (flag == "--threads") threads = std::atoi(value);
+    else if (flag == "--device") device_name = value;
+    else if (flag == "--reps") reps = std::atoi(value);
+    else if (flag == "--warmup") warmup = std::atoi(value);
+    else {
+      std::fprintf(stderr, "bench_act: unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  try {
+    set_num_threads(threads);
+    const Device device = parse_device(device_name);
+    Random rng(1);
+    auto act = make_activation(spec, C, rng);
+    act->to(device);
+    Tensor x = Tensor::empty({N, C, H, W}), dy = Tensor::empty({N, C, H, W});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = rng.normal();
+    for (int64_t i = 0; i < dy.numel(); ++i) dy.data()[i] = rng.normal();
+    x = x.to(device);
+    dy = dy.to(device);
+    Var input(x, true);
+    std::vector<double> ms;
+    for (int r = 0; r < warmup + reps; ++r) {
+      input.set_grad(Tensor());
+      const auto start = std::chrono::steady_clock::now();
+      Var y = (*act)(input);
+      backward(y, dy);
+      (void)input.grad().to_vector();   // waits for the GPU
+      const auto stop = std::chrono::steady_clock::now();
+      if (r >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("{\"impl\": \"actlab\", \"act\": \"%s\", \"shape\": \"%ld,%ld,%ld,%ld\", \"device\": \"%s\", "
+                "\"threads\": %d, \"ms\": %.4f}\n",
+                spec.c_str(), N, C, H, W, device_name.c_str(), threads, ms[ms.size() / 2]);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_act: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,157 @@
+// Every activation of SPEC 1 implemented so far, three independent ways:
+// finite differences of the fused kernels (inputs and parameters), the fused
+// kernels against the version composed from tape primitives (1e-5 relative),
+// and PyTorch modules written from SPEC 1 (committed fixtures).
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+#include "activations/activation.h"
+#include "autograd/ops.h"
+#include "cli.h"
+#include "core/error.h"
+#include "helpers.h"
+#include "train/safetensors.h"
+
+using namespace actlab;
+using namespace actlab::testing;
+
+namespace {
+
+// Every registered name, plus the option variants worth checking on their own.
+std::vector<std::string> specs() {
+  std::vector<std::string> all = activation_names();
+  for (const char* extra : {"leaky-relu(slope=0.2)", "elu(alpha=0.5)", "swish(beta=1.5)", "acon-c(init=swish)",
+                            "prelu(init=0.1)"})
+    all.push_back(extra);
+  return all;
+}
+
+// Kinks of SPEC 1.1 (ReLU-like corners at −3, 0, 3, 6; x = σ(x) at 0.659…):
+// inputs stay 0.05 away so both one-sided derivatives agree.
+Tensor away_from_kinks(Tensor x) {
+  for (int64_t i = 0; i < x.numel(); ++i)
+    for (float k : {-3.0f, 0.0f, 0.6590460684f, 3.0f, 6.0f})
+      if (std::fabs(x.data()[i] - k) < 0.05f) x.data()[i] += 0.1f;
+  return x;
+}
+
+// Moves every parameter off its initial value (a symmetric start can hide a
+// wrong formula), keeping β positive and PReLU's slope in (0, 0.5).
+void perturb(Activation& act, Random& rng) {
+  for (auto& [name, p] : act.named_parameters()) {
+    Tensor& t = p->var.value();
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      float& v = t.data()[i];
+      if (name == "beta") v = 0.5f + 1.5f * rng.uniform(0.0f, 1.0f);
+      else if (name == "weight") v = rng.uniform(0.0f, 0.5f);
+      else v += rng.normal(0.0f, 0.5f);
+    }
+  }
+}
+
+std::vector<Tensor> parameter_grads(Activation& act) {
+  std::vector<Tensor> out;
+  for (auto& [name, p] : act.named_parameters()) out.push_back(p->var.grad().defined() ? p->var.grad().clone() : Tensor());
+  return out;
+}
+
+void clear_grads(Activation& act) {
+  for (auto& [name, p] : act.named_parameters()) p->var.set_grad(Tensor());
+}
+
+}  // namespace
+
+TEST_CASE("every activation's fused gradients match finite differences, parameters included") {
+  for (const std::string& spec : specs()) {
+    Random rng(31);
+    auto act = make_activation(spec, 3, rng);
+    perturb(*act, rng);
+    std::vector<Var> inputs{Var(away_from_kinks(random_tensor({2, 3, 3, 4}, rng, 2.0f)), true)};
+    for (auto& [name, p] : act->named_parameters()) inputs.push_back(p->var);
+    gradcheck(spec, inputs, [&](std::vector<Var>& v) { return (*act)(v[0]); });
+  }
+}
+
+TEST_CASE("every activation's fused kernels agree with its composed reference (1e-5 relative)") {
+  for (const std::string& spec : specs()) {
+    Random rng(32);
+    auto act = make_activation(spec, 5, rng);
+    perturb(*act, rng);
+    const Tensor x = away_from_kinks(random_tensor({4, 5, 6, 7}, rng, 2.0f));
+    const Tensor dy = random_tensor(x.shape(), rng);
+    auto run = [&](bool fused) {
+      clear_grads(*act);
+      Var in(x.clone(), true);
+      Var y = fused ? (*act)(in) : act->composed(in);
+      const Tensor value = y.value();
+      backward(ops::sum(ops::mul(y, Var(dy))));
+      std::vector<Tensor> out{value, in.grad()};
+      for (const Tensor& g : parameter_grads(*act)) out.push_back(g);
+      return out;
+    };
+    const auto fused = run(true), composed = run(false);
+    REQUIRE(fused.size() == composed.size());
+    const char* what[] = {"output", "input gradient"};
+    for (size_t i = 0; i < fused.size(); ++i) {
+      REQUIRE_MESSAGE(fused[i].defined() == composed[i].defined(), spec << ": gradient " << i << " missing");
+      if (!fused[i].defined()) continue;
+      CHECK_CLOSE(spec << " " << (i < 2 ? what[i] : act->named_parameters()[i - 2].first.c_str()), fused[i],
+                  composed[i], 1e-5, 1e-5);
+    }
+  }
+}
+
+TEST_CASE("every activation matches PyTorch modules written from SPEC 1 (forward and all gradients)") {
+  const TensorFile torch = read_safetensors(fixture("activations.safetensors"));
+  int checked = 0;
+  for (const std::string& spec : specs()) {
+    if (!torch.find(spec + ".x")) continue;
+    Random rng(33);
+    const Tensor x = torch.tensor(spec + ".x");
+    auto act = make_activation(spec, x.size(1), rng);
+    for (auto& [name, p] : act->named_parameters()) {
+      REQUIRE_MESSAGE(torch.find(spec + "." + name), spec << ": PyTorch has no parameter " << name);
+      p->var.value().copy_from(torch.tensor(spec + "." + name));
+    }
+    Var in(x.clone(), true);
+    Var y = (*act)(in);
+    CHECK_CLOSE(spec << " output", y.value(), torch.tensor(spec + ".y"), 1e-5, 1e-6);
+    backward(ops::sum(ops::mul(y, Var(torch.tensor(spec + ".dy")))));
+    CHECK_CLOSE(spec << " input gradient", in.grad(), torch.tensor(spec + ".dx"), 1e-5, 1e-6);
+    for (auto& [name, p] : act->named_parameters())
+      CHECK_CLOSE(spec << " gradient of " << name, p->var.grad(), torch.tensor(spec + ".d" + name), 1e-4, 1e-5);
+    ++checked;
+  }
+  CHECK(checked == 24);
+}
+
+TEST_CASE("activation parameters: SPEC 1 names, shapes, initial values and the act role") {
+  Random rng(34);
+  auto shape_of = [&](const std::string& spec, const std::string& name) {
+    auto act = make_activation(spec, 6, rng);
+    return act->parameter(name).var.shape();
+  };
+  CHECK(shape_of("prelu", "weight") == Shape{6});
+  CHECK(shape_of("swish", "beta") == Shape{1, 6, 1, 1});
+  CHECK(shape_of("acon-b", "p") == Shape{1, 6, 1, 1});
+  CHECK(shape_of("acon-c", "p2") == Shape{1, 6, 1, 1});
+  auto prelu = make_activation("prelu", 6, rng);
+  CHECK(prelu->parameter("weight").var.value().to_vector() == std::vector<float>(6, 0.25f));
+  CHECK(prelu->parameter("weight").role == Role::act);
+  auto acon = make_activation("acon-c(init=swish)", 2, rng);
+  CHECK(acon->parameter("p1").var.value().to_vector() == std::vector<float>{1.0f, 1.0f});
+  CHECK(acon->parameter("p2").var.value().to_vector() == std::vector<float>{0.0f, 0.0f});
+  CHECK(make_activation("acon-b", 2, rng)->parameter("p").var.value().to_vector() == std::vector<float>{0.25f, 0.25f});
+  CHECK(make_activation("swish(beta=2)", 1, rng)->parameter("beta").var.value().item() == 2.0f);
+  CHECK_THROWS_WITH_AS(make_activation("acon-c(init=zeros)", 2, rng), doctest::Contains("init"), Error);
+  CHECK_THROWS_WITH_AS(make_activation("elu(slope=1)", 2, rng), doctest::Contains("slope"), Error);
+}
+
+TEST_CASE("summary --json reports SPEC 7's parameter totals for resnet20 with each activation there") {
+  for (const auto& [act, total] : std::vector<std::pair<std::string, int64_t>>{{"relu", 269722}, {"acon-c", 271786}}) {
+    Run r = run_actlab("summary --model resnet20 --act " + act + " --json");
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    CHECK_MESSAGE(nlohmann::json::parse(r.out)["parameters"].get<int64_t>() == total, act);
+  }
+}

@@ -1,0 +1,120 @@
+"""The activations of SPEC 1 as PyTorch modules, written from SPEC.md (never from actlab's code).
+
+Used by tools/make_activation_fixtures.py to make independent references. Parameter names and shapes are
+SPEC 1's, so a state_dict of a model using these modules loads into actlab and back.
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+
+
+def _sinc_plus(x):
+    safe = torch.where(x == 0, torch.ones_like(x), x)
+    return torch.where(x == 0, torch.ones_like(x), torch.sin(safe) / safe) + x
+
+
+FIXED = {
+    "relu": F.relu,
+    "relu6": F.relu6,
+    "silu": F.silu,
+    "gelu": F.gelu,
+    "selu": F.selu,
+    "softplus": F.softplus,
+    "mish": F.mish,
+    "hard-swish": F.hardswish,
+    "max-sigmoid": lambda x: torch.maximum(x, torch.sigmoid(x)),
+    "cos-minus": lambda x: torch.cos(x) - x,
+    "min-sin": lambda x: torch.minimum(x, torch.sin(x)),
+    "atan-sq-minus": lambda x: torch.atan(x) ** 2 - x,
+    "max-tanh": lambda x: torch.maximum(x, torch.tanh(x)),
+    "sinc-plus": _sinc_plus,
+    "x-asinh-sq": lambda x: x * torch.asinh(x) ** 2,
+}
+
+
+class Fixed(nn.Module):
+    def __init__(self, name, slope=0.01, alpha=1.0):
+        super().__init__()
+        if name == "leaky-relu":
+            self.f = lambda x: F.leaky_relu(x, slope)
+        elif name == "elu":
+            self.f = lambda x: F.elu(x, alpha)
+        else:
+            self.f = FIXED[name]
+
+    def forward(self, x):
+        return self.f(x)
+
+
+class PReLU(nn.PReLU):
+    def __init__(self, channels, init=0.25):
+        super().__init__(channels, init)
+
+
+class Swish(nn.Module):
+    """x·σ(β_c x), β [1,C,1,1] (SPEC 1.3); also ACON-A (SPEC 1.4)."""
+
+    def __init__(self, channels, beta=1.0):
+        super().__init__()
+        self.beta = nn.Parameter(torch.full((1, channels, 1, 1), float(beta)))
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.beta * x)
+
+
+def smooth_max(a, b, beta):
+    """S_β(a, b) = (a − b)·σ(β(a − b)) + b (SPEC 1.4)."""
+    d = a - b
+    return d * torch.sigmoid(beta * d) + b
+
+
+class AconB(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.p = nn.Parameter(torch.full((1, channels, 1, 1), 0.25))
+        self.beta = nn.Parameter(torch.ones(1, channels, 1, 1))
+
+    def forward(self, x):
+        return smooth_max(x, self.p * x, self.beta)
+
+
+class AconC(nn.Module):
+    def __init__(self, channels, init="randn"):
+        super().__init__()
+        if init == "swish":
+            self.p1 = nn.Parameter(torch.ones(1, channels, 1, 1))
+            self.p2 = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        else:
+            self.p1 = nn.Parameter(torch.randn(1, channels, 1, 1))
+            self.p2 = nn.Parameter(torch.randn(1, channels, 1, 1))
+        self.beta = nn.Parameter(torch.ones(1, channels, 1, 1))
+
+    def forward(self, x):
+        return smooth_max(self.p1 * x, self.p2 * x, self.beta)
+
+
+def make(spec, channels):
+    """The module a spec string names (the subset of SPEC 1 implemented so far)."""
+    name, _, rest = spec.partition("(")
+    options = {}
+    if rest:
+        for item in rest.rstrip(")").split(","):
+            key, _, value = item.partition("=")
+            options[key.strip()] = value.strip()
+    if name in FIXED or name in ("leaky-relu", "elu"):
+        return Fixed(name, float(options.get("slope", 0.01)), float(options.get("alpha", 1.0)))
+    if name == "prelu":
+        return PReLU(channels, float(options.get("init", 0.25)))
+    if name in ("swish", "acon-a"):
+        return Swish(channels, float(options.get("beta", 1.0)))
+    if name == "acon-b":
+        return AconB(channels)
+    if name == "acon-c":
+        return AconC(channels, options.get("init", "randn"))
+    raise ValueError(f"unknown activation {spec}")
