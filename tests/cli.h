@@ -7,6 +7,8 @@
 #include <sstream>
 #include <string>
 
+#include <doctest/doctest.h>
+
 namespace actlab::testing {
 
 struct Run {
@@ -38,6 +40,21 @@ inline Run run_actlab(const std::string& args) {
   std::remove(out.c_str());
   std::remove(err.c_str());
   return r;
+}
+
+inline int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+// A failure: non-zero exit, one "actlab: error:" line that mentions needle.
+inline void check_one_line_error(const Run& r, const std::string& needle) {
+  CHECK_MESSAGE(r.status != 0, "exit status 0 for bad input; stderr: " << r.err);
+  CHECK_MESSAGE(r.err.find(needle) != std::string::npos, "error does not mention '" << needle << "': " << r.err);
+  const size_t at = r.err.find("actlab: error:");
+  CHECK_MESSAGE(at != std::string::npos, "no error line: " << r.err);
+  if (at != std::string::npos) CHECK(count_lines(r.err.substr(at)) == 1);
 }
 
 }  // namespace actlab::testing

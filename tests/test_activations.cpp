@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <filesystem>
+#include <sstream>
 
 #include "activations/activation.h"
 #include "autograd/ops.h"
@@ -154,4 +156,38 @@ TEST_CASE("summary --json reports SPEC 7's parameter totals for resnet20 with ea
     REQUIRE_MESSAGE(r.status == 0, r.err);
     CHECK_MESSAGE(nlohmann::json::parse(r.out)["parameters"].get<int64_t>() == total, act);
   }
+}
+
+TEST_CASE("act plot writes f and f' of each activation to SVG and CSV; act explain prints the tape and agrees") {
+  const std::string dir = temp_dir("plot");
+  Run r = run_actlab("act plot relu silu 'leaky-relu(slope=0.2)' --range -2,2 --points 5 --out " + dir + "/a.svg");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK(slurp(dir + "/a.svg").find("<svg") == 0);
+  std::istringstream csv(slurp(dir + "/a.csv"));
+  std::string line;
+  std::getline(csv, line);
+  CHECK(line == "x,\"f:relu\",\"df:relu\",\"f:silu\",\"df:silu\",\"f:leaky-relu(slope=0.2)\",\"df:leaky-relu(slope=0.2)\"");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    std::vector<double> v;
+    std::stringstream cells(line);
+    for (std::string cell; std::getline(cells, cell, ',');) v.push_back(std::stod(cell));
+    REQUIRE(v.size() == 7);
+    const double x = v[0], s = 1.0 / (1.0 + std::exp(-x));
+    CHECK(v[1] == doctest::Approx(std::max(x, 0.0)));
+    CHECK(v[3] == doctest::Approx(x * s).epsilon(1e-5));
+    CHECK(v[4] == doctest::Approx(s * (1 + x * (1 - s))).epsilon(1e-5));
+    CHECK(v[5] == doctest::Approx(x >= 0 ? x : 0.2 * x));
+    CHECK(v[6] == doctest::Approx(x > 0 ? 1.0 : 0.2));
+    ++rows;
+  }
+  CHECK(rows == 5);
+  check_one_line_error(run_actlab("act plot relu --out " + dir + "/a.png"), "must end in .svg");
+  check_one_line_error(run_actlab("act plot swoosh --out " + dir + "/b.svg"), "unknown activation 'swoosh'");
+
+  Run e = run_actlab("act explain acon-b --input=-1,0.5,2");
+  REQUIRE_MESSAGE(e.status == 0, e.err);
+  for (const char* needle : {"#0 ", "sigmoid", "dL/dp ", "dL/dbeta", "fused kernels", "finite differences"})
+    CHECK_MESSAGE(e.out.find(needle) != std::string::npos, "explain output lacks " << needle);
+  std::filesystem::remove_all(dir);
 }

@@ -15,20 +15,6 @@ namespace {
 
 const std::string kTiny = "fashion-mnist:" + fixture("tiny-fmnist");
 
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
-void check_one_line_error(const Run& r, const std::string& needle) {
-  CHECK_MESSAGE(r.status != 0, "exit status 0 for bad input; stderr: " << r.err);
-  CHECK_MESSAGE(r.err.find(needle) != std::string::npos, "error does not mention '" << needle << "': " << r.err);
-  const size_t at = r.err.find("actlab: error:");
-  CHECK_MESSAGE(at != std::string::npos, "no error line: " << r.err);
-  if (at != std::string::npos) CHECK(count_lines(r.err.substr(at)) == 1);
-}
-
 }  // namespace
 
 TEST_CASE("summary prints 269,722 parameters and about 40.6M multiply-adds for resnet20") {

@@ -5,6 +5,8 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/kernels.h"
+#include "train/act_tools.h"
 #include "train/trainer.h"
 
 using namespace actlab;
@@ -103,6 +105,26 @@ int main(int argc, char** argv) {
   s->add_option("--input", summary.input, "C,H,W (default 3,32,32)");
   s->add_flag("--json", summary.json, "print as JSON");
 
+  CLI::App* act = app.add_subcommand("act", "look inside activations: plot, explain");
+  act->require_subcommand(1);
+  ActPlotConfig plot;
+  std::string range = "-5,5";
+  CLI::App* ap = act->add_subcommand("plot", "draw f(x) and f'(x) of activations to an SVG picture and a CSV");
+  ap->add_option("specs", plot.specs, "activation specs, e.g. relu swish 'acon-c(init=swish)'")->required();
+  ap->add_option("--range", range, "x range LO,HI")->capture_default_str();
+  ap->add_option("--points", plot.points, "grid points")->capture_default_str()->check(CLI::Range(2, 1000000));
+  ap->add_option("--out", plot.out, "picture (.svg)")->capture_default_str();
+  ap->add_option("--csv", plot.csv, "curves as CSV (default: --out with .csv)");
+  ap->add_option("--checkpoint", plot.checkpoint, "take the parameters from this checkpoint ...");
+  ap->add_option("--at", plot.at, "... at this activation position, e.g. layer1.0.act1");
+  ap->add_option("--channel", plot.channel, "channel of a per-channel activation")->capture_default_str();
+  ActExplainConfig explain;
+  CLI::App* ax = act->add_subcommand("explain", "run a tiny input through an activation and print its tape");
+  ax->add_option("spec", explain.spec, "activation spec")->required();
+  ax->add_option("--input", explain.input, "input values")->delimiter(',')->capture_default_str();
+  ax->add_option("--channels", explain.channels, "channels (the input is split evenly)")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
   for (CLI::App* sub : {t, e, s}) {
     sub->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
     sub->add_option("--device", device, "cpu or cuda")->capture_default_str();
@@ -132,6 +154,16 @@ int main(int argc, char** argv) {
       if (t->count("--image-size")) fail("--image-size applies to imagefolder data sets, which this version does not read");
       if (!train.resume.empty()) resume_settings(*t, train);
       return run_train(train);
+    }
+    if (ap->parsed()) {
+      set_num_threads(threads > 0 ? threads : 1);
+      check(std::sscanf(range.c_str(), "%f,%f", &plot.lo, &plot.hi) == 2, "--range: expected LO,HI (got '" + range + "')");
+      check(plot.checkpoint.empty() == plot.at.empty(), "--checkpoint and --at go together");
+      return run_act_plot(plot);
+    }
+    if (ax->parsed()) {
+      set_num_threads(threads > 0 ? threads : 1);
+      return run_act_explain(explain);
     }
     if (e->parsed()) {
       eval.threads = threads;
