@@ -27,7 +27,8 @@ AconOperands operands_of(AconKind kind, const std::vector<Tensor>& ops) {
     case AconKind::swish:
     case AconKind::acon_a: o.beta_index = 0; break;
     case AconKind::acon_b: o.b_index = 0, o.beta_index = 1; break;
-    case AconKind::acon_c: o.a_index = 0, o.b_index = 1, o.beta_index = 2; break;
+    case AconKind::acon_c:
+    case AconKind::meta_acon: o.a_index = 0, o.b_index = 1, o.beta_index = 2; break;
   }
   if (o.a_index >= 0) o.a = ops[o.a_index].data();
   if (o.b_index >= 0) o.b = ops[o.b_index].data();
@@ -50,6 +51,17 @@ Layout layout_of(const Tensor& x) {
 }
 
 }  // namespace
+
+BetaMode beta_mode(const Tensor& x, const Tensor& beta) {
+  const Shape& s = beta.shape();
+  if (s == x.shape()) return BetaMode::element;
+  check(s.size() == 4 && s[2] == 1 && s[3] == 1, "acon: β of shape " + to_string(s) + " for input " +
+                                                     to_string(x.shape()));
+  if (s[0] == 1 && s[1] == x.size(1)) return BetaMode::channel;
+  if (s[0] == x.size(0) && s[1] == x.size(1)) return BetaMode::sample_channel;
+  check(s[0] == x.size(0) && s[1] == 1, "acon: β of shape " + to_string(s) + " for input " + to_string(x.shape()));
+  return BetaMode::sample;
+}
 
 Acon::Acon(Spec& spec, AconKind kind, int64_t channels, Random& rng) : Activation(spec.text()), kind_(kind) {
   const Shape shape{1, channels, 1, 1};
@@ -77,29 +89,45 @@ Acon::Acon(Spec& spec, AconKind kind, int64_t channels, Random& rng) : Activatio
       add_parameter("beta", Tensor::full(shape, 1.0f), Role::act);
       break;
     }
+    case AconKind::meta_acon: {   // β comes from the generator (meta_acon.cpp), which also finishes the spec
+      Tensor p1 = Tensor::empty(shape), p2 = Tensor::empty(shape);
+      for (int64_t c = 0; c < channels; ++c) p1.data()[c] = rng.normal();
+      for (int64_t c = 0; c < channels; ++c) p2.data()[c] = rng.normal();
+      add_parameter("p1", p1, Role::act);
+      add_parameter("p2", p2, Role::act);
+      return;
+    }
   }
   spec.finish();
 }
 
 void Acon::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tensor& y) const {
   const AconOperands o = operands_of(kind_, ops);
+  const BetaMode mode = beta_mode(x, ops[o.beta_index]);
 #ifdef ACTLAB_HAVE_CUDA
-  if (x.device() == Device::cuda) return cuda::acon_forward(x, o.a, o.b, o.beta, y);
+  if (x.device() == Device::cuda) return cuda::acon_forward(x, o.a, o.b, o.beta, mode, y);
 #endif
   const auto [N, C, HW] = layout_of(x);
   const float* in = x.data();
   float* out = y.data();
 #pragma omp parallel for schedule(static)
   for (int64_t plane = 0; plane < N * C; ++plane) {
-    const int64_t c = plane % C;
-    const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f, beta = o.beta[c];
+    const int64_t n = plane / C, c = plane % C;
+    const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f;
     float e[cpu::kChunk];
     for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
       const int64_t m = std::min(cpu::kChunk, end - begin);
       const float* xp = in + begin;
       float* yp = out + begin;
+      if (mode == BetaMode::element) {
+        const float* bp = o.beta + begin;
 #pragma omp simd
-      for (int64_t i = 0; i < m; ++i) e[i] = -beta * (a - b) * xp[i];
+        for (int64_t i = 0; i < m; ++i) e[i] = -bp[i] * (a - b) * xp[i];
+      } else {
+        const float beta = o.beta[beta_index(mode, n, c, C)];
+#pragma omp simd
+        for (int64_t i = 0; i < m; ++i) e[i] = -beta * (a - b) * xp[i];
+      }
       cpu::vexp(e, e, m);   // e = exp(−β·d), σ(β·d) = 1/(1 + e)
 #pragma omp simd
       for (int64_t i = 0; i < m; ++i) yp[i] = (a - b) * xp[i] / (1.0f + e[i]) + b * xp[i];
@@ -110,47 +138,74 @@ void Acon::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
 void Acon::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, const std::vector<Tensor>& ops, Tensor& dx,
                            std::vector<Tensor>& dops) const {
   const AconOperands o = operands_of(kind_, ops);
+  const BetaMode mode = beta_mode(x, ops[o.beta_index]);
   float* da = wanted(dops, o.a_index);
   float* db = wanted(dops, o.b_index);
   float* dbeta = wanted(dops, o.beta_index);
 #ifdef ACTLAB_HAVE_CUDA
-  if (x.device() == Device::cuda) return cuda::acon_backward(x, dy, o.a, o.b, o.beta, dx, da, db, dbeta);
+  if (x.device() == Device::cuda) return cuda::acon_backward(x, dy, o.a, o.b, o.beta, mode, dx, da, db, dbeta);
 #endif
   const auto [N, C, HW] = layout_of(x);
   const float* in = x.data();
   const float* g = dy.data();
   float* out = dx.data();
+  // Sums per (sample, channel) plane, then across planes in a fixed order.
+  std::vector<double> partial(N * C * 3, 0.0);
 #pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < C; ++c) {
-    const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f, beta = o.beta[c];
+  for (int64_t plane = 0; plane < N * C; ++plane) {
+    const int64_t n = plane / C, c = plane % C;
+    const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f;
+    const float beta_plane = mode == BetaMode::element ? 0.0f : o.beta[beta_index(mode, n, c, C)];
     double sum_a = 0.0, sum_b = 0.0, sum_beta = 0.0;
-    float e[cpu::kChunk];
-    for (int64_t n = 0; n < N; ++n) {
-      for (int64_t begin = (n * C + c) * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
-        const int64_t m = std::min(cpu::kChunk, end - begin);
-        const float* xp = in + begin;
-        const float* gp = g + begin;
-        float* dp = out + begin;
+    float e[cpu::kChunk], beta[cpu::kChunk];
+    for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
+      const int64_t m = std::min(cpu::kChunk, end - begin);
+      const float* xp = in + begin;
+      const float* gp = g + begin;
+      float* dp = out + begin;
+      for (int64_t i = 0; i < m; ++i) beta[i] = mode == BetaMode::element ? o.beta[begin + i] : beta_plane;
 #pragma omp simd
-        for (int64_t i = 0; i < m; ++i) e[i] = -beta * (a - b) * xp[i];
-        cpu::vexp(e, e, m);
-        // s = σ(β·d), inner = s + β·d·s(1 − s): SPEC 1.4's derivatives.
+      for (int64_t i = 0; i < m; ++i) e[i] = -beta[i] * (a - b) * xp[i];
+      cpu::vexp(e, e, m);
+      // s = σ(β·d), inner = s + β·d·s(1 − s): SPEC 1.4's derivatives.
 #pragma omp simd reduction(+ : sum_a, sum_b, sum_beta)
-        for (int64_t i = 0; i < m; ++i) {
-          const float d = (a - b) * xp[i];
-          const float s = 1.0f / (1.0f + e[i]);
-          const float ds = s * (1.0f - s);
-          const float inner = s + beta * d * ds;
-          dp[i] = gp[i] * ((a - b) * inner + b);
-          sum_a += gp[i] * xp[i] * inner;
-          sum_b += gp[i] * (xp[i] - xp[i] * inner);
-          sum_beta += gp[i] * d * d * ds;
-        }
+      for (int64_t i = 0; i < m; ++i) {
+        const float d = (a - b) * xp[i];
+        const float s = 1.0f / (1.0f + e[i]);
+        const float ds = s * (1.0f - s);
+        const float inner = s + beta[i] * d * ds;
+        dp[i] = gp[i] * ((a - b) * inner + b);
+        sum_a += gp[i] * xp[i] * inner;
+        sum_b += gp[i] * (xp[i] - xp[i] * inner);
+        e[i] = gp[i] * d * d * ds;   // this element's ∂L/∂β
+        sum_beta += e[i];
       }
+      if (mode == BetaMode::element && dbeta)
+        for (int64_t i = 0; i < m; ++i) dbeta[begin + i] = e[i];
+    }
+    partial[plane * 3 + 0] = sum_a;
+    partial[plane * 3 + 1] = sum_b;
+    partial[plane * 3 + 2] = sum_beta;
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    double sum_a = 0.0, sum_b = 0.0, sum_beta = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      sum_a += partial[(n * C + c) * 3 + 0];
+      sum_b += partial[(n * C + c) * 3 + 1];
+      sum_beta += partial[(n * C + c) * 3 + 2];
     }
     if (da) da[c] = static_cast<float>(sum_a);
     if (db) db[c] = static_cast<float>(sum_b);
-    if (dbeta) dbeta[c] = static_cast<float>(sum_beta);
+    if (dbeta && mode == BetaMode::channel) dbeta[c] = static_cast<float>(sum_beta);
+  }
+  if (dbeta && mode == BetaMode::sample_channel)
+    for (int64_t k = 0; k < N * C; ++k) dbeta[k] = static_cast<float>(partial[k * 3 + 2]);
+  if (dbeta && mode == BetaMode::sample) {
+    for (int64_t n = 0; n < N; ++n) {
+      double sum = 0.0;
+      for (int64_t c = 0; c < C; ++c) sum += partial[(n * C + c) * 3 + 2];
+      dbeta[n] = static_cast<float>(sum);
+    }
   }
 }
 
@@ -170,6 +225,7 @@ Var Acon::composed(const Var& x) {
       const Var d = mul(sub(p[0].second.var, p[1].second.var), x);
       return add(mul(d, sigmoid(mul(p[2].second.var, d))), mul(p[1].second.var, x));
     }
+    case AconKind::meta_acon: break;   // MetaAcon::composed
   }
   fail("acon: unknown kind");
 }

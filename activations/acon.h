@@ -5,10 +5,14 @@
 // acon-b; A = p1, B = p2 for acon-c. β, p, p1, p2 are [1, C, 1, 1].
 #pragma once
 #include "activations/activation.h"
+#include "activations/channel_math.h"
 
 namespace actlab {
 
-enum class AconKind : uint8_t { swish, acon_a, acon_b, acon_c };
+enum class AconKind : uint8_t { swish, acon_a, acon_b, acon_c, meta_acon };
+
+// β's sharing (channel_math.h) from its shape against x's.
+BetaMode beta_mode(const Tensor& x, const Tensor& beta);
 
 class Acon : public Activation {
  public:
@@ -19,7 +23,7 @@ class Acon : public Activation {
                        Tensor& dx, std::vector<Tensor>& doperands) const override;
   Var composed(const Var& x) override;
 
- private:
+ protected:
   AconKind kind_;
 };
 

@@ -2,6 +2,7 @@
 // ACON), written once for the CPU kernels and their CUDA twins.
 #pragma once
 #include <cmath>
+#include <cstdint>
 
 #ifndef ACTLAB_HD
 #ifdef __CUDACC__
@@ -10,6 +11,20 @@
 #define ACTLAB_HD
 #endif
 #endif
+
+namespace actlab {
+
+// How ACON's β is shared: [1, C, 1, 1] per channel (ACON, Swish), [N, C, 1, 1]
+// per sample and channel, [N, 1, 1, 1] per sample, or one per element
+// (Meta-ACON's channel, layer and pixel spaces).
+enum class BetaMode : uint8_t { channel, sample_channel, sample, element };
+
+// β's index for plane (n, c) in the first three modes.
+ACTLAB_HD inline int64_t beta_index(BetaMode mode, int64_t n, int64_t c, int64_t C) {
+  return mode == BetaMode::channel ? c : mode == BetaMode::sample ? n : n * C + c;
+}
+
+}  // namespace actlab
 
 namespace actlab::channel {
 

@@ -2,6 +2,7 @@
 // `<stem>.cu` defines its functions here, and its `<stem>.cpp` calls them when
 // the tensors live on the GPU. Only core headers: .cu files compile as C++17.
 #pragma once
+#include "activations/channel_math.h"
 #include "activations/pointwise_math.h"
 #include "core/tensor.h"
 
@@ -16,11 +17,11 @@ void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
 void pointwise_forward(Pointwise f, float option, const Tensor& x, Tensor& y);
 void pointwise_backward(Pointwise f, float option, const Tensor& x, const Tensor& dy, Tensor& dx);
 
-// acon.cu: per-channel A, B, β (device pointers; null A means 1, null B 0);
-// null gradient pointers are not wanted.
-void acon_forward(const Tensor& x, const float* a, const float* b, const float* beta, Tensor& y);
-void acon_backward(const Tensor& x, const Tensor& dy, const float* a, const float* b, const float* beta, Tensor& dx,
-                   float* da, float* db, float* dbeta);
+// acon.cu: per-channel A, B (device pointers; null A means 1, null B 0), β
+// shared as `mode` says; null gradient pointers are not wanted.
+void acon_forward(const Tensor& x, const float* a, const float* b, const float* beta, BetaMode mode, Tensor& y);
+void acon_backward(const Tensor& x, const Tensor& dy, const float* a, const float* b, const float* beta, BetaMode mode,
+                   Tensor& dx, float* da, float* db, float* dbeta);
 
 // prelu.cu: w per channel.
 void prelu_forward(const Tensor& x, const float* w, Tensor& y);

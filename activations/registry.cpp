@@ -5,6 +5,7 @@
 
 #include "activations/acon.h"
 #include "activations/activation.h"
+#include "activations/meta_acon.h"
 #include "activations/pointwise.h"
 #include "activations/prelu.h"
 #include "activations/relu.h"
@@ -47,6 +48,7 @@ const std::map<std::string, Factory>& registry() {
       {"acon-a", acon(AconKind::acon_a)},
       {"acon-b", acon(AconKind::acon_b)},
       {"acon-c", acon(AconKind::acon_c)},
+      {"meta-acon", [](Spec& s, int64_t c, Random& rng) { return std::make_shared<MetaAcon>(s, c, rng); }},
   };
   return table;
 }

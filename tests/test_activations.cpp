@@ -24,7 +24,8 @@ namespace {
 std::vector<std::string> specs() {
   std::vector<std::string> all = activation_names();
   for (const char* extra : {"leaky-relu(slope=0.2)", "elu(alpha=0.5)", "swish(beta=1.5)", "acon-c(init=swish)",
-                            "prelu(init=0.1)"})
+                            "prelu(init=0.1)", "meta-acon(r=2)", "meta-acon(r=2,bn=false)", "meta-acon(space=layer)",
+                            "meta-acon(space=pixel)"})
     all.push_back(extra);
   return all;
 }
@@ -125,7 +126,7 @@ TEST_CASE("every activation matches PyTorch modules written from SPEC 1 (forward
       CHECK_CLOSE(spec << " gradient of " << name, p->var.grad(), torch.tensor(spec + ".d" + name), 1e-4, 1e-5);
     ++checked;
   }
-  CHECK(checked == 24);
+  CHECK(checked == 28);
 }
 
 TEST_CASE("activation parameters: SPEC 1 names, shapes, initial values and the act role") {
@@ -148,11 +149,22 @@ TEST_CASE("activation parameters: SPEC 1 names, shapes, initial values and the a
   CHECK(make_activation("swish(beta=2)", 1, rng)->parameter("beta").var.value().item() == 2.0f);
   CHECK_THROWS_WITH_AS(make_activation("acon-c(init=zeros)", 2, rng), doctest::Contains("init"), Error);
   CHECK_THROWS_WITH_AS(make_activation("elu(slope=1)", 2, rng), doctest::Contains("slope"), Error);
+  auto meta = make_activation("meta-acon", 32, rng);
+  CHECK(meta->parameter("fc1.weight").var.shape() == Shape{16, 32, 1, 1});   // h = max(r, C/r)
+  CHECK(meta->parameter("fc1.weight").role == Role::weight);
+  CHECK(meta->parameter("bn2.bias").role == Role::bn);
+  CHECK(meta->parameter("p1").role == Role::act);
+  CHECK_THROWS_WITH_AS((*meta)(Var(random_tensor({1, 32, 3, 3}, rng))), doctest::Contains("bn=false"), Error);
+  meta->eval();
+  CHECK((*meta)(Var(random_tensor({1, 32, 3, 3}, rng))).shape() == Shape{1, 32, 3, 3});
+  CHECK(make_activation("meta-acon(bn=false)", 32, rng)->named_parameters().size() == 6);
+  CHECK(make_activation("meta-acon(space=pixel)", 32, rng)->named_parameters().size() == 2);
 }
 
 TEST_CASE("summary --json reports SPEC 7's parameter totals for resnet20 with each activation there") {
-  for (const auto& [act, total] : std::vector<std::pair<std::string, int64_t>>{{"relu", 269722}, {"acon-c", 271786}}) {
-    Run r = run_actlab("summary --model resnet20 --act " + act + " --json");
+  for (const auto& [act, total] : std::vector<std::pair<std::string, int64_t>>{
+           {"relu", 269722}, {"acon-c", 271786}, {"meta-acon", 296090}, {"meta-acon(bn=false)", 294106}}) {
+    Run r = run_actlab("summary --model resnet20 --act '" + act + "' --json");
     REQUIRE_MESSAGE(r.status == 0, r.err);
     CHECK_MESSAGE(nlohmann::json::parse(r.out)["parameters"].get<int64_t>() == total, act);
   }

@@ -7,7 +7,8 @@ Deterministic (fixed seed, one thread, float32 on CPU). For each spec string S i
   S.x      input [3, 4, 5, 6] ~ N(0, 2²), moved at least 0.05 away from every kink of SPEC 1.1
            (−3, 0, 0.6590 where x = σ(x), 3, 6) so one-sided derivatives cannot differ;
   S.<p>    every parameter, moved off its initial value (β ~ U(0.5, 2), p ~ N(0.25, 0.5),
-           p1, p2 ~ N(0, 1), PReLU weight ~ U(0, 0.5)) so a wrong formula cannot hide behind it;
+           p1, p2 ~ N(0, 1), PReLU weight ~ U(0, 0.5), anything else + N(0, 0.5²)) so a wrong formula
+           cannot hide behind it; modules in training mode (Meta-ACON's BNs use batch statistics);
   S.dy     a random upstream gradient; S.y the output; S.dx and S.d<p> autograd's gradients of Σ y·dy.
 """
 
@@ -24,6 +25,7 @@ SPECS = [
     "relu", "relu6", "leaky-relu", "leaky-relu(slope=0.2)", "silu", "gelu", "elu", "elu(alpha=0.5)", "selu",
     "softplus", "mish", "hard-swish", "max-sigmoid", "cos-minus", "min-sin", "atan-sq-minus", "max-tanh",
     "sinc-plus", "x-asinh-sq", "prelu", "swish", "acon-a", "acon-b", "acon-c",
+    "meta-acon(r=2)", "meta-acon(r=2,bn=false)", "meta-acon(space=layer)", "meta-acon(space=pixel)",
 ]
 KINKS = [-3.0, 0.0, 0.6590460684, 3.0, 6.0]
 
@@ -51,6 +53,8 @@ def main():
                     p.copy_(torch.randn_like(p))
                 elif name == "weight":
                     p.copy_(torch.rand_like(p) * 0.5)
+                else:  # generator weights, biases and BN parameters
+                    p.add_(torch.randn_like(p) * 0.5)
         x = away_from_kinks(torch.randn(3, channels, 5, 6) * 2.0).requires_grad_(True)
         y = module(x)
         dy = torch.randn_like(y)

@@ -99,6 +99,39 @@ class AconC(nn.Module):
         return smooth_max(self.p1 * x, self.p2 * x, self.beta)
 
 
+class MetaAcon(nn.Module):
+    """ACON-C with β generated from x (SPEC 1.5): channel space (fc1, bn1, fc2, bn2), layer or pixel."""
+
+    def __init__(self, channels, r=16, space="channel", bn=True):
+        super().__init__()
+        self.p1 = nn.Parameter(torch.randn(1, channels, 1, 1))
+        self.p2 = nn.Parameter(torch.randn(1, channels, 1, 1))
+        self.space, self.use_bn = space, bn
+        if space == "channel":
+            hidden = max(r, channels // r)
+            self.fc1 = nn.Conv2d(channels, hidden, 1, bias=True)
+            if bn:
+                self.bn1 = nn.BatchNorm2d(hidden)
+            self.fc2 = nn.Conv2d(hidden, channels, 1, bias=True)
+            if bn:
+                self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        if self.space == "channel":
+            z = self.fc1(x.mean((2, 3), keepdim=True))
+            if self.use_bn:
+                z = self.bn1(z)
+            z = self.fc2(z)
+            if self.use_bn:
+                z = self.bn2(z)
+            beta = torch.sigmoid(z)
+        elif self.space == "layer":
+            beta = torch.sigmoid(x.mean((1, 2, 3), keepdim=True))
+        else:
+            beta = torch.sigmoid(x)
+        return smooth_max(self.p1 * x, self.p2 * x, beta)
+
+
 def make(spec, channels):
     """The module a spec string names (the subset of SPEC 1 implemented so far)."""
     name, _, rest = spec.partition("(")
@@ -117,4 +150,7 @@ def make(spec, channels):
         return AconB(channels)
     if name == "acon-c":
         return AconC(channels, options.get("init", "randn"))
+    if name == "meta-acon":
+        return MetaAcon(channels, int(options.get("r", 16)), options.get("space", "channel"),
+                        options.get("bn", "true") == "true")
     raise ValueError(f"unknown activation {spec}")
