@@ -150,9 +150,16 @@ TEST_CASE("activation parameters: SPEC 1 names, shapes, initial values and the a
   CHECK_THROWS_WITH_AS(make_activation("acon-c(init=zeros)", 2, rng), doctest::Contains("init"), Error);
   CHECK_THROWS_WITH_AS(make_activation("elu(slope=1)", 2, rng), doctest::Contains("slope"), Error);
   auto meta = make_activation("meta-acon", 32, rng);
-  CHECK(meta->parameter("fc1.weight").var.shape() == Shape{16, 32, 1, 1});   // h = max(r, C/r)
-  CHECK(meta->parameter("fc1.weight").role == Role::weight);
-  CHECK(meta->parameter("bn2.bias").role == Role::bn);
+  auto find = [&](const std::string& name) {
+    for (auto& [n, p] : meta->named_parameters())
+      if (n == name) return p;
+    FAIL("no parameter " << name);
+    return static_cast<Parameter*>(nullptr);
+  };
+  CHECK(find("fc1.weight")->var.shape() == Shape{16, 32, 1, 1});   // h = max(r, C/r)
+  CHECK(find("fc1.weight")->role == Role::weight);
+  CHECK(find("fc2.bias")->role == Role::bias);
+  CHECK(find("bn2.bias")->role == Role::bn);
   CHECK(meta->parameter("p1").role == Role::act);
   CHECK_THROWS_WITH_AS((*meta)(Var(random_tensor({1, 32, 3, 3}, rng))), doctest::Contains("bn=false"), Error);
   meta->eval();
