@@ -23,6 +23,11 @@ void acon_forward(const Tensor& x, const float* a, const float* b, const float* 
 void acon_backward(const Tensor& x, const Tensor& dy, const float* a, const float* b, const float* beta, BetaMode mode,
                    Tensor& dx, float* da, float* db, float* dbeta);
 
+// dyrelu.cu: coefs [N, C (or 1 when shared), 2K], pi [N, HW] or null.
+void dyrelu_forward(const Tensor& x, const float* coefs, bool shared, int K, const float* pi, Tensor& y);
+void dyrelu_backward(const Tensor& x, const Tensor& dy, const float* coefs, bool shared, int K, const float* pi,
+                     Tensor& dx, float* dcoef, float* dpi);
+
 // prelu.cu: w per channel.
 void prelu_forward(const Tensor& x, const float* w, Tensor& y);
 void prelu_backward(const Tensor& x, const Tensor& dy, const float* w, Tensor& dx, float* dw);

@@ -5,6 +5,7 @@
 
 #include "activations/acon.h"
 #include "activations/activation.h"
+#include "activations/dyrelu.h"
 #include "activations/meta_acon.h"
 #include "activations/pointwise.h"
 #include "activations/prelu.h"
@@ -22,6 +23,10 @@ Factory fixed(Pointwise f) {
 
 Factory acon(AconKind kind) {
   return [kind](Spec& s, int64_t c, Random& rng) { return std::make_shared<Acon>(s, kind, c, rng); };
+}
+
+Factory dyrelu(DyReluKind kind) {
+  return [kind](Spec& s, int64_t c, Random& rng) { return std::make_shared<DyRelu>(s, kind, c, rng); };
 }
 
 const std::map<std::string, Factory>& registry() {
@@ -49,6 +54,9 @@ const std::map<std::string, Factory>& registry() {
       {"acon-b", acon(AconKind::acon_b)},
       {"acon-c", acon(AconKind::acon_c)},
       {"meta-acon", [](Spec& s, int64_t c, Random& rng) { return std::make_shared<MetaAcon>(s, c, rng); }},
+      {"dyrelu-a", dyrelu(DyReluKind::a)},
+      {"dyrelu-b", dyrelu(DyReluKind::b)},
+      {"dyrelu-c", dyrelu(DyReluKind::c)},
   };
   return table;
 }

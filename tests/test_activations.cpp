@@ -25,7 +25,7 @@ std::vector<std::string> specs() {
   std::vector<std::string> all = activation_names();
   for (const char* extra : {"leaky-relu(slope=0.2)", "elu(alpha=0.5)", "swish(beta=1.5)", "acon-c(init=swish)",
                             "prelu(init=0.1)", "meta-acon(r=2)", "meta-acon(r=2,bn=false)", "meta-acon(space=layer)",
-                            "meta-acon(space=pixel)"})
+                            "meta-acon(space=pixel)", "dyrelu-b(k=3,r=2)", "dyrelu-c(tau=2)"})
     all.push_back(extra);
   return all;
 }
@@ -126,7 +126,7 @@ TEST_CASE("every activation matches PyTorch modules written from SPEC 1 (forward
       CHECK_CLOSE(spec << " gradient of " << name, p->var.grad(), torch.tensor(spec + ".d" + name), 1e-4, 1e-5);
     ++checked;
   }
-  CHECK(checked == 28);
+  CHECK(checked == 33);
 }
 
 TEST_CASE("activation parameters: SPEC 1 names, shapes, initial values and the act role") {
@@ -170,7 +170,8 @@ TEST_CASE("activation parameters: SPEC 1 names, shapes, initial values and the a
 
 TEST_CASE("summary --json reports SPEC 7's parameter totals for resnet20 with each activation there") {
   for (const auto& [act, total] : std::vector<std::pair<std::string, int64_t>>{
-           {"relu", 269722}, {"acon-c", 271786}, {"meta-acon", 296090}, {"meta-acon(bn=false)", 294106}}) {
+           {"relu", 269722}, {"acon-c", 271786}, {"meta-acon", 296090}, {"meta-acon(bn=false)", 294106},
+           {"dyrelu-b", 313286}}) {
     Run r = run_actlab("summary --model resnet20 --act '" + act + "' --json");
     REQUIRE_MESSAGE(r.status == 0, r.err);
     CHECK_MESSAGE(nlohmann::json::parse(r.out)["parameters"].get<int64_t>() == total, act);

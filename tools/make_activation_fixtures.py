@@ -26,6 +26,7 @@ SPECS = [
     "softplus", "mish", "hard-swish", "max-sigmoid", "cos-minus", "min-sin", "atan-sq-minus", "max-tanh",
     "sinc-plus", "x-asinh-sq", "prelu", "swish", "acon-a", "acon-b", "acon-c",
     "meta-acon(r=2)", "meta-acon(r=2,bn=false)", "meta-acon(space=layer)", "meta-acon(space=pixel)",
+    "dyrelu-a", "dyrelu-b", "dyrelu-c", "dyrelu-b(k=3,r=2)", "dyrelu-c(tau=2)",
 ]
 KINKS = [-3.0, 0.0, 0.6590460684, 3.0, 6.0]
 

@@ -132,6 +132,35 @@ class MetaAcon(nn.Module):
         return smooth_max(self.p1 * x, self.p2 * x, beta)
 
 
+class DyReLU(nn.Module):
+    """Dynamic ReLU A, B or C (SPEC 1.6): max over K lines whose coefficients come from a hyper function."""
+
+    def __init__(self, channels, kind, k=2, r=4, tau=10.0):
+        super().__init__()
+        self.kind, self.k, self.tau = kind, k, tau
+        hidden = max(1, channels // r)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, 2 * k * (1 if kind == "a" else channels))
+        if kind == "c":
+            self.spatial = nn.Conv2d(channels, 1, 1, bias=True)
+        self.register_buffer("lambdas", torch.tensor([1.0] * k + [0.5] * k), persistent=False)
+        self.register_buffer("init_v", torch.tensor([1.0] + [0.0] * (2 * k - 1)), persistent=False)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        theta = self.fc2(F.relu(self.fc1(x.mean((2, 3)))))
+        delta = 2.0 * torch.sigmoid(theta) - 1.0
+        coef = delta.view(n, 1 if self.kind == "a" else c, 2 * self.k) * self.lambdas + self.init_v
+        a = coef[:, :, : self.k].unsqueeze(-1).unsqueeze(-1)  # [n, c|1, k, 1, 1]
+        b = coef[:, :, self.k:].unsqueeze(-1).unsqueeze(-1)
+        y = (a * x.unsqueeze(2) + b).max(dim=2).values
+        if self.kind == "c":
+            z = self.spatial(x) / self.tau
+            pi = (h * w / 3.0) * torch.softmax(z.view(n, -1), dim=1).view(n, 1, h, w)
+            y = y * torch.clamp(pi, max=1.0)
+        return y
+
+
 def make(spec, channels):
     """The module a spec string names (the subset of SPEC 1 implemented so far)."""
     name, _, rest = spec.partition("(")
@@ -150,6 +179,9 @@ def make(spec, channels):
         return AconB(channels)
     if name == "acon-c":
         return AconC(channels, options.get("init", "randn"))
+    if name.startswith("dyrelu-"):
+        return DyReLU(channels, name[-1], int(options.get("k", 2)), int(options.get("r", 4)),
+                      float(options.get("tau", 10.0)))
     if name == "meta-acon":
         return MetaAcon(channels, int(options.get("r", 16)), options.get("space", "channel"),
                         options.get("bn", "true") == "true")

@@ -1,0 +1,188 @@
+// DyReLU's hyper function, spatial attention, fused CPU kernels and composed
+// reference (see dyrelu.h).
+#include "activations/dyrelu.h"
+
+#include <algorithm>
+
+#include "activations/cuda_twins.h"
+#include "activations/dyrelu_math.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+
+namespace actlab {
+namespace {
+
+constexpr float kLambdaA = 1.0f, kLambdaB = 0.5f;
+constexpr int kMaxLines = 8;
+
+struct Layout {
+  int64_t N, C, HW;
+};
+
+Layout layout_of(const Tensor& x) {
+  int64_t HW = 1;
+  for (int d = 2; d < x.ndim(); ++d) HW *= x.size(d);
+  return {x.size(0), x.size(1), HW};
+}
+
+}  // namespace
+
+DyRelu::DyRelu(Spec& spec, DyReluKind kind, int64_t channels, Random& rng) : Activation(spec.text()), kind_(kind) {
+  k_ = spec.get_int("k", 2);
+  const int r = spec.get_int("r", 4);
+  if (kind == DyReluKind::c) tau_ = spec.get_float("tau", 10.0f);
+  if (k_ < 1 || k_ > kMaxLines) spec.reject("k", "must be between 1 and " + std::to_string(kMaxLines));
+  if (r < 1) spec.reject("r", "must be at least 1");
+  if (!(tau_ > 0.0f)) spec.reject("tau", "must be positive");
+  spec.finish();
+  const int64_t hidden = std::max<int64_t>(1, channels / r);
+  const int64_t outputs = 2 * k_ * (kind == DyReluKind::a ? 1 : channels);
+  fc1_ = add_module("fc1", std::make_shared<Linear>(channels, hidden, rng));
+  fc2_ = add_module("fc2", std::make_shared<Linear>(hidden, outputs, rng));
+  if (kind == DyReluKind::c)
+    spatial_ = add_module("spatial", std::make_shared<Conv2d>(Conv2dOptions{channels, 1, 1, 1, 0, 1, true}, rng));
+}
+
+// [N, C or 1, 2K] = (α, β) + (λ_a, λ_b)·(2σ(fc2(relu(fc1(mean_hw x)))) − 1)
+Var DyRelu::coefficients(const Var& x) {
+  using namespace ops;
+  const int64_t N = x.size(0), C = x.size(1), lines = 2 * k_;
+  const Var z = (*fc2_)(relu((*fc1_)(reshape(mean_hw(x), {N, C}))));
+  const Var delta = reshape(affine(sigmoid(z), 2.0f, -1.0f), {N, kind_ == DyReluKind::a ? 1 : C, lines});
+  std::vector<float> lambda(lines, kLambdaB), offset(lines, 0.0f);
+  std::fill(lambda.begin(), lambda.begin() + k_, kLambdaA);
+  offset[0] = 1.0f;   // α = (1, 0, …, 0), β = 0
+  const Tensor l = Tensor::from_vector({1, 1, lines}, lambda).to(x.device());
+  const Tensor o = Tensor::from_vector({1, 1, lines}, offset).to(x.device());
+  return add(mul(delta, Var(l)), Var(o));
+}
+
+// π = min(γ·softmax_hw(z/τ), 1) with γ = HW/3, i.e. min(e / (3·mean_hw e), 1)
+// where e = exp(z/τ − mean_hw(z/τ)) (softmax ignores the shift; it keeps exp
+// in range).
+Var DyRelu::attention(const Var& x) {
+  using namespace ops;
+  const Var t = affine((*spatial_)(x), 1.0f / tau_, 0.0f);
+  const Var e = exp(sub(t, mean_hw(t)));
+  return minimum(div(e, affine(mean_hw(e), 3.0f, 0.0f)), scalar(1.0f, x.device()));
+}
+
+std::vector<Var> DyRelu::operands(const Var& x) {
+  std::vector<Var> out{coefficients(x)};
+  if (kind_ == DyReluKind::c) out.push_back(attention(x));
+  return out;
+}
+
+void DyRelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tensor& y) const {
+  const float* pi = kind_ == DyReluKind::c ? ops[1].data() : nullptr;
+  const bool shared = kind_ == DyReluKind::a;
+#ifdef ACTLAB_HAVE_CUDA
+  if (x.device() == Device::cuda) return cuda::dyrelu_forward(x, ops[0].data(), shared, k_, pi, y);
+#endif
+  const auto [N, C, HW] = layout_of(x);
+  const int K = k_;
+  const float* in = x.data();
+  const float* coefs = ops[0].data();
+  float* out = y.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t plane = 0; plane < N * C; ++plane) {
+    const int64_t n = plane / C, c = plane % C;
+    const float* coef = coefs + (n * (shared ? 1 : C) + (shared ? 0 : c)) * 2 * K;
+    const float* p = pi ? pi + n * HW : nullptr;
+    for (int64_t i = 0; i < HW; ++i) {
+      float v;
+      dyrelu::winner(coef, K, in[plane * HW + i], v);
+      out[plane * HW + i] = p ? p[i] * v : v;
+    }
+  }
+}
+
+void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, const std::vector<Tensor>& ops, Tensor& dx,
+                             std::vector<Tensor>& dops) const {
+  const float* pi = kind_ == DyReluKind::c ? ops[1].data() : nullptr;
+  float* dcoef_out = dops[0].defined() ? dops[0].data() : nullptr;
+  float* dpi = kind_ == DyReluKind::c && dops[1].defined() ? dops[1].data() : nullptr;
+  const bool shared = kind_ == DyReluKind::a;
+#ifdef ACTLAB_HAVE_CUDA
+  if (x.device() == Device::cuda)
+    return cuda::dyrelu_backward(x, dy, ops[0].data(), shared, k_, pi, dx, dcoef_out, dpi);
+#endif
+  const auto [N, C, HW] = layout_of(x);
+  const int K = k_, lines = 2 * k_;
+  const float* in = x.data();
+  const float* g = dy.data();
+  const float* coefs = ops[0].data();
+  float* out = dx.data();
+  // Per-plane coefficient gradients in double; shared (dyrelu-a) ones are
+  // then summed over channels in order.
+  std::vector<double> partial(N * C * lines, 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t plane = 0; plane < N * C; ++plane) {
+    const int64_t n = plane / C, c = plane % C;
+    const float* coef = coefs + (n * (shared ? 1 : C) + (shared ? 0 : c)) * lines;
+    const float* p = pi ? pi + n * HW : nullptr;
+    double* acc = partial.data() + plane * lines;
+    for (int64_t i = 0; i < HW; ++i) {
+      const float xi = in[plane * HW + i];
+      const float gi = g[plane * HW + i] * (p ? p[i] : 1.0f);
+      float v;
+      const int k = dyrelu::winner(coef, K, xi, v);
+      out[plane * HW + i] = gi * coef[k];
+      acc[k] += gi * xi;
+      acc[K + k] += gi;
+    }
+  }
+  if (dcoef_out) {
+    if (shared) {
+      for (int64_t n = 0; n < N; ++n)
+        for (int j = 0; j < lines; ++j) {
+          double sum = 0.0;
+          for (int64_t c = 0; c < C; ++c) sum += partial[(n * C + c) * lines + j];
+          dcoef_out[n * lines + j] = static_cast<float>(sum);
+        }
+    } else {
+      for (int64_t i = 0; i < N * C * lines; ++i) dcoef_out[i] = static_cast<float>(partial[i]);
+    }
+  }
+  if (dpi) {   // ∂L/∂π[n, hw] = Σ_c dy·max_k(a x + b), channels in order
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t i = 0; i < HW; ++i) {
+        double sum = 0.0;
+        for (int64_t c = 0; c < C; ++c) {
+          const float* coef = coefs + (n * C + c) * lines;
+          float v;
+          dyrelu::winner(coef, K, in[(n * C + c) * HW + i], v);
+          sum += g[(n * C + c) * HW + i] * v;
+        }
+        dpi[n * HW + i] = static_cast<float>(sum);
+      }
+    }
+  }
+}
+
+// From tape primitives: the K lines as broadcast products, their maximum by
+// pairwise `maximum`, times π for dyrelu-c.
+Var DyRelu::composed(const Var& x) {
+  using namespace ops;
+  const std::vector<Var> ops_ = operands(x);
+  const int64_t N = x.size(0), C = x.size(1), lines = 2 * k_;
+  const int64_t Cc = kind_ == DyReluKind::a ? 1 : C;
+  const Var coef = reshape(ops_[0], {N, Cc, lines, 1});
+  Var best;
+  for (int k = 0; k < k_; ++k) {
+    // Column k of coef as [N, Cc, 1, 1]: a one-hot projection (a sum over the 2K axis).
+    std::vector<float> pick_a(lines, 0.0f), pick_b(lines, 0.0f);
+    pick_a[k] = 1.0f;
+    pick_b[k_ + k] = 1.0f;
+    auto column = [&](const std::vector<float>& onehot) {
+      const Tensor h = Tensor::from_vector({1, 1, lines, 1}, onehot).to(x.device());
+      return mean_hw(reshape(affine(mul(coef, Var(h)), static_cast<float>(lines), 0.0f), {N, Cc, lines, 1}));
+    };
+    const Var line = add(mul(column(pick_a), x), column(pick_b));
+    best = k == 0 ? line : maximum(best, line);
+  }
+  return kind_ == DyReluKind::c ? mul(best, ops_[1]) : best;
+}
+
+}  // namespace actlab
