@@ -39,6 +39,10 @@ class Activation : public Module {
                                std::vector<Tensor>& doperands) const = 0;
   virtual Var composed(const Var& x) = 0;
   virtual std::vector<Var> operands(const Var& x);
+  // Called by the trainer at the start of every epoch (0-based; a resumed run
+  // continues its count). Activations with a schedule of their own (PWLU's
+  // phases) act on it; the rest ignore it.
+  virtual void start_epoch(int64_t /*epoch*/) {}
 
  protected:
   explicit Activation(std::string spec) : spec_(std::move(spec)) {}

@@ -28,6 +28,14 @@ void dyrelu_forward(const Tensor& x, const float* coefs, bool shared, int K, con
 void dyrelu_backward(const Tensor& x, const Tensor& dy, const float* coefs, bool shared, int K, const float* pi,
                      Tensor& dx, float* dcoef, float* dpi);
 
+// pwlu.cu: parameters per channel (or one row for mode=layer).
+void pwlu_forward(const Tensor& x, const float* points, const float* left, const float* right,
+                  const float* slope_left, const float* slope_right, int n, bool layer, Tensor& y);
+void pwlu_backward(const Tensor& x, const Tensor& dy, const float* points, const float* left, const float* right,
+                   const float* slope_left, const float* slope_right, int n, bool layer, Tensor& dx, float* dpoints,
+                   float* dleft, float* dright, float* dslope_left, float* dslope_right);
+void pwlu_statistics(const Tensor& x, bool layer, Tensor& mean, Tensor& std);
+
 // prelu.cu: w per channel.
 void prelu_forward(const Tensor& x, const float* w, Tensor& y);
 void prelu_backward(const Tensor& x, const Tensor& dy, const float* w, Tensor& dx, float* dw);

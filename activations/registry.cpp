@@ -9,6 +9,7 @@
 #include "activations/meta_acon.h"
 #include "activations/pointwise.h"
 #include "activations/prelu.h"
+#include "activations/pwlu.h"
 #include "activations/relu.h"
 #include "core/error.h"
 
@@ -57,6 +58,7 @@ const std::map<std::string, Factory>& registry() {
       {"dyrelu-a", dyrelu(DyReluKind::a)},
       {"dyrelu-b", dyrelu(DyReluKind::b)},
       {"dyrelu-c", dyrelu(DyReluKind::c)},
+      {"pwlu", [](Spec& s, int64_t c, Random&) { return std::make_shared<Pwlu>(s, c); }},
   };
   return table;
 }

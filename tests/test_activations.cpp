@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <map>
 #include <filesystem>
 #include <sstream>
 
@@ -25,7 +26,8 @@ std::vector<std::string> specs() {
   std::vector<std::string> all = activation_names();
   for (const char* extra : {"leaky-relu(slope=0.2)", "elu(alpha=0.5)", "swish(beta=1.5)", "acon-c(init=swish)",
                             "prelu(init=0.1)", "meta-acon(r=2)", "meta-acon(r=2,bn=false)", "meta-acon(space=layer)",
-                            "meta-acon(space=pixel)", "dyrelu-b(k=3,r=2)", "dyrelu-c(tau=2)"})
+                            "meta-acon(space=pixel)", "dyrelu-b(k=3,r=2)", "dyrelu-c(tau=2)", "pwlu(stat_epochs=0)",
+                            "pwlu(n=8,mode=layer,stat_epochs=0)"})
     all.push_back(extra);
   return all;
 }
@@ -59,6 +61,30 @@ std::vector<Tensor> parameter_grads(Activation& act) {
   return out;
 }
 
+// PWLU: inputs 0.02 away from every breakpoint B_L + j·d of their channel.
+Tensor away_from_breakpoints(Activation& act, Tensor x) {
+  const Tensor* left = nullptr;
+  const Tensor* right = nullptr;
+  int64_t n = 0;
+  for (auto& [name, p] : act.named_parameters()) {
+    if (name == "bound_left") left = &p->var.value();
+    if (name == "bound_right") right = &p->var.value();
+    if (name == "points") n = p->var.size(1) - 1;
+  }
+  if (!left || !right) return x;
+  const int64_t C = x.size(1), HW = x.numel() / (x.size(0) * C);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const int64_t row = left->numel() == 1 ? 0 : (i / HW) % C;
+    const float bl = left->data()[row], br = right->data()[row];
+    for (int64_t j = 0; j <= n; ++j)
+      if (std::fabs(x.data()[i] - (bl + j * (br - bl) / n)) < 0.02f) x.data()[i] += 0.05f;
+  }
+  return x;
+}
+
+// Past every schedule's start: PWLU's parameters learn (phase II).
+void learning(Activation& act) { act.start_epoch(1 << 20); }
+
 void clear_grads(Activation& act) {
   for (auto& [name, p] : act.named_parameters()) p->var.set_grad(Tensor());
 }
@@ -69,8 +95,9 @@ TEST_CASE("every activation's fused gradients match finite differences, paramete
   for (const std::string& spec : specs()) {
     Random rng(31);
     auto act = make_activation(spec, 3, rng);
+    learning(*act);
     perturb(*act, rng);
-    std::vector<Var> inputs{Var(away_from_kinks(random_tensor({2, 3, 3, 4}, rng, 2.0f)), true)};
+    std::vector<Var> inputs{Var(away_from_breakpoints(*act, away_from_kinks(random_tensor({2, 3, 3, 4}, rng, 2.0f))), true)};
     for (auto& [name, p] : act->named_parameters()) inputs.push_back(p->var);
     gradcheck(spec, inputs, [&](std::vector<Var>& v) { return (*act)(v[0]); });
   }
@@ -80,8 +107,9 @@ TEST_CASE("every activation's fused kernels agree with its composed reference (1
   for (const std::string& spec : specs()) {
     Random rng(32);
     auto act = make_activation(spec, 5, rng);
+    learning(*act);
     perturb(*act, rng);
-    const Tensor x = away_from_kinks(random_tensor({4, 5, 6, 7}, rng, 2.0f));
+    const Tensor x = away_from_breakpoints(*act, away_from_kinks(random_tensor({4, 5, 6, 7}, rng, 2.0f)));
     const Tensor dy = random_tensor(x.shape(), rng);
     auto run = [&](bool fused) {
       clear_grads(*act);
@@ -113,6 +141,7 @@ TEST_CASE("every activation matches PyTorch modules written from SPEC 1 (forward
     Random rng(33);
     const Tensor x = torch.tensor(spec + ".x");
     auto act = make_activation(spec, x.size(1), rng);
+    learning(*act);
     for (auto& [name, p] : act->named_parameters()) {
       REQUIRE_MESSAGE(torch.find(spec + "." + name), spec << ": PyTorch has no parameter " << name);
       p->var.value().copy_from(torch.tensor(spec + "." + name));
@@ -126,7 +155,7 @@ TEST_CASE("every activation matches PyTorch modules written from SPEC 1 (forward
       CHECK_CLOSE(spec << " gradient of " << name, p->var.grad(), torch.tensor(spec + ".d" + name), 1e-4, 1e-5);
     ++checked;
   }
-  CHECK(checked == 33);
+  CHECK(checked == 35);
 }
 
 TEST_CASE("activation parameters: SPEC 1 names, shapes, initial values and the act role") {
@@ -171,7 +200,7 @@ TEST_CASE("activation parameters: SPEC 1 names, shapes, initial values and the a
 TEST_CASE("summary --json reports SPEC 7's parameter totals for resnet20 with each activation there") {
   for (const auto& [act, total] : std::vector<std::pair<std::string, int64_t>>{
            {"relu", 269722}, {"acon-c", 271786}, {"meta-acon", 296090}, {"meta-acon(bn=false)", 294106},
-           {"dyrelu-b", 313286}}) {
+           {"dyrelu-b", 313286}, {"pwlu", 284170}, {"pwlu(mode=layer)", 270121}}) {
     Run r = run_actlab("summary --model resnet20 --act '" + act + "' --json");
     REQUIRE_MESSAGE(r.status == 0, r.err);
     CHECK_MESSAGE(nlohmann::json::parse(r.out)["parameters"].get<int64_t>() == total, act);
@@ -209,5 +238,69 @@ TEST_CASE("act plot writes f and f' of each activation to SVG and CSV; act expla
   REQUIRE_MESSAGE(e.status == 0, e.err);
   for (const char* needle : {"#0 ", "sigmoid", "dL/dp ", "dL/dbeta", "fused kernels", "finite differences"})
     CHECK_MESSAGE(e.out.find(needle) != std::string::npos, "explain output lacks " << needle);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("pwlu: starts as ReLU; phase I keeps statistics with frozen parameters; phase II realigns and learns") {
+  Random rng(40);
+  auto act = make_activation("pwlu(n=4,stat_epochs=1,momentum=0.5,sigmas=2)", 2, rng);
+  const Tensor probe = random_tensor({2, 2, 3, 3}, rng, 3.0f);
+  {
+    NoGradScope no_grad;
+    const Tensor y = (*act)(Var(probe)).value();
+    for (int64_t i = 0; i < y.numel(); ++i) CHECK(y.data()[i] == doctest::Approx(std::max(probe.data()[i], 0.0f)));
+  }
+  act->start_epoch(0);
+  // Two training batches: channel 0 holds μ + σ·z with known moments.
+  double expect_mean[2] = {0, 0}, expect_std[2] = {1, 1};
+  for (int batch = 0; batch < 2; ++batch) {
+    Tensor x = random_tensor({4, 2, 3, 3}, rng, 1.0f + batch);
+    double mean[2] = {0, 0}, square[2] = {0, 0};
+    for (int64_t i = 0; i < x.numel(); ++i) mean[(i / 9) % 2] += x.data()[i], square[(i / 9) % 2] += double(x.data()[i]) * x.data()[i];
+    for (int c = 0; c < 2; ++c) {
+      const double mu = mean[c] / 36, sd = std::sqrt(square[c] / 36 - mu * mu);
+      expect_mean[c] = 0.5 * expect_mean[c] + 0.5 * mu;
+      expect_std[c] = 0.5 * expect_std[c] + 0.5 * sd;
+    }
+    Var in(x, true);
+    backward(ops::sum((*act)(in)));
+    CHECK(in.grad().defined());
+    for (auto& [name, p] : act->named_parameters()) CHECK_MESSAGE(!p->var.grad().defined(), name << " learns in phase I");
+  }
+  const auto& buffers = act->named_buffers();
+  for (int c = 0; c < 2; ++c) {
+    CHECK(buffers[0].second->data()[c] == doctest::Approx(expect_mean[c]).epsilon(1e-5));
+    CHECK(buffers[1].second->data()[c] == doctest::Approx(expect_std[c]).epsilon(1e-5));
+  }
+  act->start_epoch(1);   // phase II: B = μ ± 2σ, points max(B_i, 0), K_L = 0, K_R = 1
+  std::map<std::string, Tensor> p;
+  for (auto& [name, param] : act->named_parameters()) p[name] = param->var.value();
+  for (int c = 0; c < 2; ++c) {
+    const double left = expect_mean[c] - 2 * expect_std[c], right = expect_mean[c] + 2 * expect_std[c];
+    CHECK(p["bound_left"].data()[c] == doctest::Approx(left).epsilon(1e-5));
+    CHECK(p["bound_right"].data()[c] == doctest::Approx(right).epsilon(1e-5));
+    for (int i = 0; i <= 4; ++i)
+      CHECK(p["points"].data()[c * 5 + i] == doctest::Approx(std::max(left + i * (right - left) / 4, 0.0)).epsilon(1e-5));
+    CHECK(p["slope_left"].data()[c] == 0.0f);
+    CHECK(p["slope_right"].data()[c] == 1.0f);
+  }
+  backward(ops::sum((*act)(Var(probe))));
+  for (auto& [name, param] : act->named_parameters()) CHECK_MESSAGE(param->var.grad().defined(), name << " frozen in phase II");
+  CHECK_THROWS_WITH_AS(make_activation("pwlu(n=5)", 2, rng), doctest::Contains("even"), Error);
+}
+
+TEST_CASE("pwlu's phase follows the run's epochs in training, resume included") {
+  const std::string dir = temp_dir("pwlu");
+  const std::string tiny = "fashion-mnist:" + fixture("tiny-fmnist");
+  Run r = run_actlab("train --model resnet20 --act 'pwlu(stat_epochs=1)' --data " + tiny +
+                     " --epochs 1 --batch 16 --threads 2 --out " + dir + "/run");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const TensorFile one = read_safetensors(dir + "/run/model.safetensors");
+  CHECK(one.tensor("act1.bound_left").to_vector() == std::vector<float>(16, -3.0f));   // phase I: frozen
+  CHECK(one.tensor("act1.running_std").to_vector() != std::vector<float>(16, 1.0f));   // statistics kept
+  Run resumed = run_actlab("train --epochs 2 --threads 2 --resume " + dir + "/run");
+  REQUIRE_MESSAGE(resumed.status == 0, resumed.err);
+  const TensorFile two = read_safetensors(dir + "/run/model.safetensors");
+  CHECK(two.tensor("act1.bound_left").to_vector() != std::vector<float>(16, -3.0f));   // realigned, learning
   std::filesystem::remove_all(dir);
 }

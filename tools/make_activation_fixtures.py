@@ -5,7 +5,8 @@ PyTorch modules in tools/torch_activations.py (written from SPEC.md), as an inde
 Re-run from the repository root with:   python3 tools/make_activation_fixtures.py
 Deterministic (fixed seed, one thread, float32 on CPU). For each spec string S in SPECS:
   S.x      input [3, 4, 5, 6] ~ N(0, 2²), moved at least 0.05 away from every kink of SPEC 1.1
-           (−3, 0, 0.6590 where x = σ(x), 3, 6) so one-sided derivatives cannot differ;
+           (−3, 0, 0.6590 where x = σ(x), 3, 6), and for PWLU 0.02 from its breakpoints, so one-sided
+           derivatives cannot differ;
   S.<p>    every parameter, moved off its initial value (β ~ U(0.5, 2), p ~ N(0.25, 0.5),
            p1, p2 ~ N(0, 1), PReLU weight ~ U(0, 0.5), anything else + N(0, 0.5²)) so a wrong formula
            cannot hide behind it; modules in training mode (Meta-ACON's BNs use batch statistics);
@@ -27,6 +28,7 @@ SPECS = [
     "sinc-plus", "x-asinh-sq", "prelu", "swish", "acon-a", "acon-b", "acon-c",
     "meta-acon(r=2)", "meta-acon(r=2,bn=false)", "meta-acon(space=layer)", "meta-acon(space=pixel)",
     "dyrelu-a", "dyrelu-b", "dyrelu-c", "dyrelu-b(k=3,r=2)", "dyrelu-c(tau=2)",
+    "pwlu(stat_epochs=0)", "pwlu(n=8,mode=layer,stat_epochs=0)",
 ]
 KINKS = [-3.0, 0.0, 0.6590460684, 3.0, 6.0]
 
@@ -56,7 +58,17 @@ def main():
                     p.copy_(torch.rand_like(p) * 0.5)
                 else:  # generator weights, biases and BN parameters
                     p.add_(torch.randn_like(p) * 0.5)
-        x = away_from_kinks(torch.randn(3, channels, 5, 6) * 2.0).requires_grad_(True)
+        x = away_from_kinks(torch.randn(3, channels, 5, 6) * 2.0)
+        if isinstance(module, torch_activations.PWLU):  # away from the (moved) breakpoints too
+            with torch.no_grad():
+                rows = module.bound_left.numel()
+                for r in range(rows):
+                    bl, br = module.bound_left[r].item(), module.bound_right[r].item()
+                    for j in range(module.n + 1):
+                        b = bl + j * (br - bl) / module.n
+                        sel = x if rows == 1 else x[:, r]
+                        sel[(sel - b).abs() < 0.02] += 0.05
+        x = x.requires_grad_(True)
         y = module(x)
         dy = torch.randn_like(y)
         (y * dy).sum().backward()

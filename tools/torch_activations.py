@@ -161,6 +161,44 @@ class DyReLU(nn.Module):
         return y
 
 
+class PWLU(nn.Module):
+    """Piecewise Linear Unit (SPEC 1.7), the function of phase II (the learning schedule is actlab's)."""
+
+    def __init__(self, channels, n=16, mode="channel"):
+        super().__init__()
+        rows = 1 if mode == "layer" else channels
+        self.n, self.layer = n, mode == "layer"
+        left, right = -3.0, 3.0
+        grid = left + torch.arange(n + 1, dtype=torch.float32) * (right - left) / n
+        self.points = nn.Parameter(grid.clamp(min=0).repeat(rows, 1))
+        self.bound_left = nn.Parameter(torch.full((rows,), left))
+        self.bound_right = nn.Parameter(torch.full((rows,), right))
+        self.slope_left = nn.Parameter(torch.zeros(rows))
+        self.slope_right = nn.Parameter(torch.ones(rows))
+        self.register_buffer("running_mean", torch.zeros(rows))
+        self.register_buffer("running_std", torch.ones(rows))
+
+    def forward(self, x):
+        n, c = x.shape[0], x.shape[1]
+        shape = (1, -1, 1, 1)
+        bl, br = self.bound_left.view(shape), self.bound_right.view(shape)
+        kl, kr = self.slope_left.view(shape), self.slope_right.view(shape)
+        d = (br - bl) / self.n
+        idx = torch.clamp(torch.floor((x - bl) / d), 0, self.n - 1).long()
+        t = (x - (bl + idx * d)) / d
+        rows = self.points if not self.layer else self.points.expand(c, -1)
+        table = rows.unsqueeze(0).expand(n, -1, -1)                     # [N, C, n+1]
+        flat = idx.view(n, c, -1)
+        yi = torch.gather(table, 2, flat).view_as(x)
+        yi1 = torch.gather(table, 2, flat + 1).view_as(x)
+        inside = (1 - t) * yi + t * yi1
+        y0 = rows[:, 0].view(shape)
+        yn = rows[:, self.n].view(shape)
+        left = (x - bl) * kl + y0
+        right = (x - br) * kr + yn
+        return torch.where(x < bl, left, torch.where(x >= br, right, inside))
+
+
 def make(spec, channels):
     """The module a spec string names (the subset of SPEC 1 implemented so far)."""
     name, _, rest = spec.partition("(")
@@ -182,6 +220,8 @@ def make(spec, channels):
     if name.startswith("dyrelu-"):
         return DyReLU(channels, name[-1], int(options.get("k", 2)), int(options.get("r", 4)),
                       float(options.get("tau", 10.0)))
+    if name == "pwlu":
+        return PWLU(channels, int(options.get("n", 16)), options.get("mode", "channel"))
     if name == "meta-acon":
         return MetaAcon(channels, int(options.get("r", 16)), options.get("space", "channel"),
                         options.get("bn", "true") == "true")

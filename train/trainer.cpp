@@ -1,4 +1,5 @@
 // train, eval and summary (see trainer.h).
+#include "activations/activation.h"
 #include "train/trainer.h"
 
 #include <algorithm>
@@ -281,6 +282,9 @@ int run_train(const TrainConfig& c) {
   int64_t step = start_step;
   model->train();
   for (int64_t epoch = start_step / steps_per_epoch; epoch < epochs && step < total_steps; ++epoch) {
+    model->for_each_module([&](const std::string&, Module& m) {
+      if (auto* act = dynamic_cast<Activation*>(&m)) act->start_epoch(epoch);   // PWLU's phases
+    });
     Loader loader(train_set, loader_options, epoch);
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), loader.batches());
     const auto epoch_start = Clock::now();

@@ -1,0 +1,137 @@
+// PWLU's fused CUDA kernels and batch statistics, twins of pwlu.cpp. The
+// backward runs one block per (sample, channel) plane, each thread keeping its
+// n + 5 gradient sums in shared memory; a second kernel adds the planes' sums
+// per parameter in plane order, so the result is deterministic.
+#include "activations/cuda_twins.h"
+#include "activations/pwlu_math.h"
+#include "core/cuda/cuda_common.h"
+
+namespace actlab::cuda {
+namespace {
+
+struct Params {
+  const float *points, *left, *right, *slope_left, *slope_right;
+  int n;
+  bool layer;
+  __device__ pwlu::Channel channel(int64_t c) const {
+    const int64_t p = layer ? 0 : c;
+    return {points + p * (n + 1), left[p], right[p], slope_left[p], slope_right[p], n};
+  }
+};
+
+__global__ void pwlu_forward_kernel(Params params, const float* x, float* y, int64_t total, int64_t C, int64_t HW) {
+  ACTLAB_GRID_STRIDE(i, total) y[i] = pwlu::value(params.channel((i / HW) % C), x[i]);
+}
+
+__global__ void pwlu_backward_kernel(Params params, const float* x, const float* dy, float* dx, float* partial,
+                                     int64_t C, int64_t HW) {
+  extern __shared__ float sums[];   // [n + 5][blockDim.x]
+  const int64_t plane = blockIdx.x;
+  const int stride = params.n + 5;
+  for (int j = 0; j < stride; ++j) sums[j * blockDim.x + threadIdx.x] = 0.0f;
+  const pwlu::Channel p = params.channel(plane % C);
+  for (int64_t h = threadIdx.x; h < HW; h += blockDim.x) {
+    const int64_t i = plane * HW + h;
+    const pwlu::Slopes s = pwlu::slopes(p, x[i]);
+    const float g = dy[i];
+    dx[i] = g * s.x;
+    sums[s.i * blockDim.x + threadIdx.x] += g * s.w_i;
+    sums[(s.i + 1) * blockDim.x + threadIdx.x] += g * s.w_i1;
+    sums[(params.n + 1) * blockDim.x + threadIdx.x] += g * s.left;
+    sums[(params.n + 2) * blockDim.x + threadIdx.x] += g * s.right;
+    sums[(params.n + 3) * blockDim.x + threadIdx.x] += g * s.slope_left;
+    sums[(params.n + 4) * blockDim.x + threadIdx.x] += g * s.slope_right;
+  }
+  __syncthreads();
+  for (int width = blockDim.x / 2; width > 0; width /= 2) {
+    if (threadIdx.x < width)
+      for (int j = 0; j < stride; ++j) sums[j * blockDim.x + threadIdx.x] += sums[j * blockDim.x + threadIdx.x + width];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0)
+    for (int j = 0; j < stride; ++j) partial[plane * stride + j] = sums[j * blockDim.x];
+}
+
+// One thread per (parameter row p, entry j): the planes of p in order.
+__global__ void pwlu_reduce_kernel(const float* partial, int n, bool layer, int64_t N, int64_t C, float* dpoints,
+                                   float* dleft, float* dright, float* dslope_left, float* dslope_right) {
+  const int stride = n + 5;
+  const int64_t P = layer ? 1 : C;
+  ACTLAB_GRID_STRIDE(t, P * stride) {
+    const int64_t p = t / stride, j = t % stride;
+    double sum = 0.0;
+    for (int64_t plane = 0; plane < N * C; ++plane)
+      if (layer || plane % C == p) sum += partial[plane * stride + j];
+    float* out = j <= n ? (dpoints ? dpoints + p * (n + 1) + j : nullptr)
+               : j == n + 1 ? (dleft ? dleft + p : nullptr)
+               : j == n + 2 ? (dright ? dright + p : nullptr)
+               : j == n + 3 ? (dslope_left ? dslope_left + p : nullptr)
+                            : (dslope_right ? dslope_right + p : nullptr);
+    if (out) *out = static_cast<float>(sum);
+  }
+}
+
+// Batch mean and population std: one block per parameter row (channel, or one
+// for mode=layer), sums in double, fixed-order tree.
+__global__ void pwlu_statistics_kernel(const float* x, bool layer, int64_t N, int64_t C, int64_t HW, float* mean,
+                                       float* std) {
+  __shared__ double s1[kThreads], s2[kThreads];
+  const int64_t p = blockIdx.x;
+  const int64_t per_row = layer ? N * C * HW : N * HW;
+  double a = 0.0, b = 0.0;
+  for (int64_t j = threadIdx.x; j < per_row; j += blockDim.x) {
+    const int64_t i = layer ? j : ((j / HW) * C + p) * HW + j % HW;
+    a += x[i];
+    b += static_cast<double>(x[i]) * x[i];
+  }
+  s1[threadIdx.x] = a;
+  s2[threadIdx.x] = b;
+  __syncthreads();
+  for (int width = blockDim.x / 2; width > 0; width /= 2) {
+    if (threadIdx.x < width) s1[threadIdx.x] += s1[threadIdx.x + width], s2[threadIdx.x] += s2[threadIdx.x + width];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    const double mu = s1[0] / static_cast<double>(per_row);
+    mean[p] = static_cast<float>(mu);
+    std[p] = static_cast<float>(sqrt(fmax(s2[0] / static_cast<double>(per_row) - mu * mu, 0.0)));
+  }
+}
+
+}  // namespace
+
+void pwlu_forward(const Tensor& x, const float* points, const float* left, const float* right,
+                  const float* slope_left, const float* slope_right, int n, bool layer, Tensor& y) {
+  const int64_t C = x.size(1), HW = x.numel() / (x.size(0) * C);
+  const Params params{points, left, right, slope_left, slope_right, n, layer};
+  pwlu_forward_kernel<<<blocks_for(x.numel()), kThreads>>>(params, x.data(), y.data(), x.numel(), C, HW);
+  check_launch("pwlu_forward");
+}
+
+void pwlu_backward(const Tensor& x, const Tensor& dy, const float* points, const float* left, const float* right,
+                   const float* slope_left, const float* slope_right, int n, bool layer, Tensor& dx, float* dpoints,
+                   float* dleft, float* dright, float* dslope_left, float* dslope_right) {
+  const int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C);
+  const int stride = n + 5;
+  // Threads per block: a power of two whose sums fit in 32 KB of shared memory.
+  int threads = kThreads;
+  while (threads > 32 && (threads > HW * 2 || static_cast<size_t>(threads) * stride * sizeof(float) > 32768)) threads /= 2;
+  const Params params{points, left, right, slope_left, slope_right, n, layer};
+  Tensor partial = scratch(N * C * stride);
+  pwlu_backward_kernel<<<static_cast<unsigned>(N * C), threads, static_cast<size_t>(threads) * stride * sizeof(float)>>>(
+      params, x.data(), dy.data(), dx.data(), partial.data(), C, HW);
+  check_launch("pwlu_backward");
+  const int64_t P = layer ? 1 : C;
+  pwlu_reduce_kernel<<<blocks_for(P * stride), kThreads>>>(partial.data(), n, layer, N, C, dpoints, dleft, dright,
+                                                           dslope_left, dslope_right);
+  check_launch("pwlu_reduce");
+}
+
+void pwlu_statistics(const Tensor& x, bool layer, Tensor& mean, Tensor& std) {
+  const int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C);
+  pwlu_statistics_kernel<<<static_cast<unsigned>(layer ? 1 : C), kThreads>>>(x.data(), layer, N, C, HW, mean.data(),
+                                                                             std.data());
+  check_launch("pwlu_statistics");
+}
+
+}  // namespace actlab::cuda

@@ -1,0 +1,72 @@
+// PWLU's per-element math (SPEC 1.7), shared by the CPU kernels and their
+// CUDA twins. One channel's parameters: n segments between B_L and B_R,
+// points Y_0..Y_n, outer slopes K_L and K_R.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#ifndef ACTLAB_HD
+#ifdef __CUDACC__
+#define ACTLAB_HD __host__ __device__
+#else
+#define ACTLAB_HD
+#endif
+#endif
+
+namespace actlab::pwlu {
+
+struct Channel {
+  const float* y;   // n + 1 points
+  float left, right, slope_left, slope_right;
+  int n;
+};
+
+ACTLAB_HD inline float value(const Channel& p, float x) {
+  if (x < p.left) return (x - p.left) * p.slope_left + p.y[0];
+  if (x >= p.right) return (x - p.right) * p.slope_right + p.y[p.n];
+  const float d = (p.right - p.left) / static_cast<float>(p.n);
+  int i = static_cast<int>(floorf((x - p.left) / d));
+  i = i < 0 ? 0 : (i > p.n - 1 ? p.n - 1 : i);
+  const float t = (x - (p.left + static_cast<float>(i) * d)) / d;
+  return (1.0f - t) * p.y[i] + t * p.y[i + 1];
+}
+
+// One element's derivatives: ∂f/∂x, and ∂f/∂(parameter) for the parameters it
+// touches: points `i` and `i + 1` (weights w_i, w_i1; i = −1 when none), the
+// bounds and the outer slopes.
+struct Slopes {
+  float x;
+  int i;
+  float w_i, w_i1;
+  float left, right, slope_left, slope_right;
+};
+
+ACTLAB_HD inline Slopes slopes(const Channel& p, float x) {
+  Slopes s{0.0f, -1, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  if (x < p.left) {
+    s.x = p.slope_left;
+    s.i = 0, s.w_i = 1.0f;                 // ∂f/∂Y_0 = 1
+    s.slope_left = x - p.left;
+    s.left = -p.slope_left;
+    return s;
+  }
+  if (x >= p.right) {
+    s.x = p.slope_right;
+    s.i = p.n - 1, s.w_i1 = 1.0f;          // ∂f/∂Y_n = 1
+    s.slope_right = x - p.right;
+    s.right = -p.slope_right;
+    return s;
+  }
+  const float width = p.right - p.left, d = width / static_cast<float>(p.n);
+  int i = static_cast<int>(floorf((x - p.left) / d));
+  i = i < 0 ? 0 : (i > p.n - 1 ? p.n - 1 : i);
+  const float t = (x - (p.left + static_cast<float>(i) * d)) / d;
+  const float k = (p.y[i + 1] - p.y[i]) / d, u = (x - p.left) / width;
+  s.x = k;
+  s.i = i, s.w_i = 1.0f - t, s.w_i1 = t;
+  s.left = -k * (1.0f - u);
+  s.right = -k * u;
+  return s;
+}
+
+}  // namespace actlab::pwlu
