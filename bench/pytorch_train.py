@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+import torch_activations  # noqa: E402
 from torch_models import resnet20  # noqa: E402
 
 
@@ -27,6 +28,7 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--act", default="relu", help="activation at every position (SPEC 1 spec string)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     # fp32 as actlab computes it: no TF32 in cuDNN or cuBLAS.
@@ -34,7 +36,8 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     c, h, w = (int(v) for v in a.input.split(","))
     torch.manual_seed(1)
-    model = resnet20(in_channels=c, classes=10).train().to(a.device)
+    act = None if a.act == "relu" else (lambda channels: torch_activations.make(a.act, channels))
+    model = resnet20(in_channels=c, classes=10, act=act).train().to(a.device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     x = torch.randn(a.batch, c, h, w).to(a.device)
     y = torch.randint(0, 10, (a.batch,)).to(a.device)
@@ -57,7 +60,7 @@ def main():
     seconds = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     extra = {"peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if a.device == "cuda" else {}
-    print(json.dumps({"impl": "pytorch " + torch.__version__, "device": a.device, "input": a.input, "batch": a.batch,
+    print(json.dumps({"impl": "pytorch " + torch.__version__, "device": a.device, "act": a.act, "input": a.input, "batch": a.batch,
                       "threads": a.threads, "images_per_s": round(a.steps * a.batch / seconds, 1),
                       "max_rss_mib": round(rss, 1), **extra}))
 

@@ -218,6 +218,8 @@ TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
     Random init_cpu(11), init_gpu(11);
     auto act_cpu = make_activation(name, 16, init_cpu);
     auto act_gpu = make_activation(name, 16, init_gpu);
+    act_cpu->start_epoch(1 << 20);   // PWLU: the learning phase, parameters included
+    act_gpu->start_epoch(1 << 20);
     act_gpu->to(Device::cuda);
     const Tensor x = random_tensor({8, 16, 10, 10}, rng);
     int calls = 0;

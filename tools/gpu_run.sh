@@ -77,11 +77,14 @@ if [[ $what == all || $what == train ]]; then
 fi
 
 if [[ $what == all || $what == bench ]]; then
-  step "ResNet-20 training step, batch 128: actlab vs PyTorch eager (fp32, cuDNN, no TF32), 3 rounds"
-  for round in 1 2 3; do
+  step "ResNet-20 training step, batch 128: actlab vs PyTorch eager (fp32, cuDNN, no TF32)"
+  for act in relu dyrelu-b meta-acon pwlu; do
     for input in 1,28,28 3,32,32; do
-      ./build-gpu/bench_train --device cuda --input $input --steps 200 --warmup 20
-      python3 bench/pytorch_train.py --device cuda --input $input --steps 200 --warmup 20
+      ./build-gpu/bench_train --device cuda --act $act --input $input --steps 100 --warmup 10
+      python3 bench/pytorch_train.py --device cuda --act $act --input $input --steps 100 --warmup 10
     done
   done | tee "$out/bench_cuda.jsonl"
+  step "activation forward + backward: actlab fused vs PyTorch eager from SPEC 1"
+  BENCH_ACT=build-gpu/bench_act bash bench/compare_act.sh 1 1 cuda prelu swish acon-c meta-acon dyrelu-b pwlu \
+    | tee "$out/bench_act_cuda.txt"
 fi

@@ -21,14 +21,15 @@ class BasicBlock(nn.Module):
     and pad planes/4 zero channels on each side; it has no parameters.
     """
 
-    def __init__(self, in_planes, planes, stride):
+    def __init__(self, in_planes, planes, stride, act=None):
         super().__init__()
+        act = act or (lambda channels: nn.ReLU())
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.act1 = nn.ReLU()
+        self.act1 = act(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.act2 = nn.ReLU()
+        self.act2 = act(planes)
         self.downsample = stride != 1 or in_planes != planes
         self.planes = planes
 
@@ -48,19 +49,21 @@ class CifarResNet(nn.Module):
     """SPEC 2.1: stem conv1 3x3 in->16 / bn1 / act1; layer1..3 of n BasicBlocks, widths 16/32/64,
     stride 2 at the first block of layer2 and layer3; global average pool; fc Linear(64 -> classes)."""
 
-    def __init__(self, depth=20, in_channels=3, classes=10):
+    def __init__(self, depth=20, in_channels=3, classes=10, act=None):
+        """act: channels -> activation module (default ReLU), e.g. from torch_activations.make."""
         super().__init__()
+        act = act or (lambda channels: nn.ReLU())
         if depth not in RESNET_CIFAR_BLOCKS:
             raise ValueError(f"depth {depth} is not one of {sorted(RESNET_CIFAR_BLOCKS)}")
         n = RESNET_CIFAR_BLOCKS[depth]
         self.conv1 = nn.Conv2d(in_channels, 16, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
-        self.act1 = nn.ReLU()
+        self.act1 = act(16)
         in_planes = 16
         for stage, (planes, stride) in enumerate([(16, 1), (32, 2), (64, 2)], start=1):
             blocks = []
             for i in range(n):
-                blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1))
+                blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1, act))
                 in_planes = planes
             setattr(self, f"layer{stage}", nn.Sequential(*blocks))
         self.fc = nn.Linear(64, classes)
@@ -72,8 +75,8 @@ class CifarResNet(nn.Module):
         return self.fc(x)
 
 
-def resnet20(in_channels=3, classes=10):
-    return CifarResNet(20, in_channels, classes)
+def resnet20(in_channels=3, classes=10, act=None):
+    return CifarResNet(20, in_channels, classes, act)
 
 
 def count_parameters(model):
