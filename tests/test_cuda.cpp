@@ -227,10 +227,21 @@ TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
       return (++calls == 1 ? *act_cpu : *act_gpu)(v[0]);
     });
     auto cpu_params = act_cpu->named_parameters(), gpu_params = act_gpu->named_parameters();
-    for (size_t i = 0; i < cpu_params.size(); ++i)
-      if (cpu_params[i].second->var.grad().defined())
-        CHECK_TWINS(name << "." << cpu_params[i].first << " gradient", gpu_params[i].second->var.grad(),
-                    cpu_params[i].second->var.grad());
+    for (size_t i = 0; i < cpu_params.size(); ++i) {
+      if (!cpu_params[i].second->var.grad().defined()) continue;
+      const std::string& param = cpu_params[i].first;
+      // SPEC 1.6: biases right before a softmax or a BN get zero gradient by
+      // construction; both sides hold rounding noise, which has no relative error.
+      const bool zero_by_construction =
+          param == "spatial.bias" || (name == "meta-acon" && (param == "fc1.bias" || param == "bn1.bias" ||
+                                                             param == "fc2.bias"));
+      if (zero_by_construction) {
+        for (const Tensor& g : {cpu_params[i].second->var.grad(), gpu_params[i].second->var.grad()})
+          for (float v : g.to_vector()) CHECK_MESSAGE(std::fabs(v) <= 1e-3f, name << "." << param << " = " << v);
+        continue;
+      }
+      CHECK_TWINS(name << "." << param << " gradient", gpu_params[i].second->var.grad(), cpu_params[i].second->var.grad());
+    }
   }
 }
 
