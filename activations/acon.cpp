@@ -150,7 +150,11 @@ void Acon::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
   const float* g = dy.data();
   float* out = dx.data();
   // Sums per (sample, channel) plane, then across planes in a fixed order.
-  std::vector<double> partial(N * C * 3, 0.0);
+  // (The calling thread's buffer, reused from step to step; workers write
+  // through the pointer.)
+  thread_local std::vector<double> buffer;
+  buffer.assign(N * C * 3, 0.0);
+  double* partial = buffer.data();
 #pragma omp parallel for schedule(static)
   for (int64_t plane = 0; plane < N * C; ++plane) {
     const int64_t n = plane / C, c = plane % C;
@@ -168,18 +172,23 @@ void Acon::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
       for (int64_t i = 0; i < m; ++i) e[i] = -beta[i] * (a - b) * xp[i];
       cpu::vexp(e, e, m);
       // s = σ(β·d), inner = s + β·d·s(1 − s): SPEC 1.4's derivatives.
-#pragma omp simd reduction(+ : sum_a, sum_b, sum_beta)
+      // Sums in float within a chunk, in double across chunks.
+      float chunk_a = 0.0f, chunk_b = 0.0f, chunk_beta = 0.0f;
+#pragma omp simd reduction(+ : chunk_a, chunk_b, chunk_beta)
       for (int64_t i = 0; i < m; ++i) {
         const float d = (a - b) * xp[i];
         const float s = 1.0f / (1.0f + e[i]);
         const float ds = s * (1.0f - s);
         const float inner = s + beta[i] * d * ds;
         dp[i] = gp[i] * ((a - b) * inner + b);
-        sum_a += gp[i] * xp[i] * inner;
-        sum_b += gp[i] * (xp[i] - xp[i] * inner);
+        chunk_a += gp[i] * xp[i] * inner;
+        chunk_b += gp[i] * (xp[i] - xp[i] * inner);
         e[i] = gp[i] * d * d * ds;   // this element's ∂L/∂β
-        sum_beta += e[i];
+        chunk_beta += e[i];
       }
+      sum_a += chunk_a;
+      sum_b += chunk_b;
+      sum_beta += chunk_beta;
       if (mode == BetaMode::element && dbeta)
         for (int64_t i = 0; i < m; ++i) dbeta[begin + i] = e[i];
     }

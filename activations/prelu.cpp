@@ -3,9 +3,12 @@
 // order, in the same pass that writes dx.
 #include "activations/prelu.h"
 
+#include <algorithm>
+
 #include "activations/channel_math.h"
 #include "activations/cuda_twins.h"
 #include "autograd/ops.h"
+#include "core/cpu/vector_math.h"
 
 namespace actlab {
 
@@ -25,7 +28,10 @@ void Prelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tens
 #pragma omp parallel for schedule(static)
   for (int64_t plane = 0; plane < x.size(0) * C; ++plane) {
     const float wc = w[plane % C];
-    for (int64_t i = plane * HW; i < (plane + 1) * HW; ++i) out[i] = channel::prelu_value(in[i], wc);
+    const float* xp = in + plane * HW;
+    float* yp = out + plane * HW;
+#pragma omp simd
+    for (int64_t i = 0; i < HW; ++i) yp[i] = xp[i] > 0.0f ? xp[i] : wc * xp[i];
   }
 }
 
@@ -40,17 +46,35 @@ void Prelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, co
   const float* in = x.data();
   const float* g = dy.data();
   float* out = dx.data();
+  // Σ x·dy over x ≤ 0 per plane (float within a plane, double across), then
+  // per channel over samples in order: deterministic.
+  std::vector<double> partial(N * C);
 #pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < C; ++c) {
-    double sum = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      for (int64_t i = (n * C + c) * HW; i < (n * C + c + 1) * HW; ++i) {
-        const bool positive = in[i] > 0.0f;
-        out[i] = positive ? g[i] : w[c] * g[i];
-        if (!positive) sum += in[i] * g[i];
+  for (int64_t plane = 0; plane < N * C; ++plane) {
+    const float wc = w[plane % C];
+    const float* xp = in + plane * HW;
+    const float* gp = g + plane * HW;
+    float* dp = out + plane * HW;
+    double total = 0.0;
+    for (int64_t begin = 0; begin < HW; begin += cpu::kChunk) {
+      const int64_t end = std::min(HW, begin + cpu::kChunk);
+      float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t i = begin; i < end; ++i) {
+        const bool positive = xp[i] > 0.0f;
+        dp[i] = positive ? gp[i] : wc * gp[i];
+        sum += positive ? 0.0f : xp[i] * gp[i];
       }
+      total += sum;
     }
-    if (dw) dw[c] = static_cast<float>(sum);
+    partial[plane] = total;
+  }
+  if (dw) {
+    for (int64_t c = 0; c < C; ++c) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < N; ++n) sum += partial[n * C + c];
+      dw[c] = static_cast<float>(sum);
+    }
   }
 }
 

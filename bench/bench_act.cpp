@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     const Device device = parse_device(device_name);
     Random rng(1);
     auto act = make_activation(spec, C, rng);
+    act->start_epoch(1 << 20);   // PWLU: the learning phase, every parameter gets its gradient
     act->to(device);
     Tensor x = Tensor::empty({N, C, H, W}), dy = Tensor::empty({N, C, H, W});
     for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = rng.normal();
