@@ -207,7 +207,7 @@ TEST_CASE("summary --json reports SPEC 7's parameter totals for resnet20 with ea
   }
 }
 
-TEST_CASE("act plot writes f and f' of each activation to SVG and CSV; act explain prints the tape and agrees") {
+TEST_CASE("act plot writes f and f' of each activation to SVG and CSV, and act explain prints the tape and agrees") {
   const std::string dir = temp_dir("plot");
   Run r = run_actlab("act plot relu silu 'leaky-relu(slope=0.2)' --range -2,2 --points 5 --out " + dir + "/a.svg");
   REQUIRE_MESSAGE(r.status == 0, r.err);
@@ -241,7 +241,7 @@ TEST_CASE("act plot writes f and f' of each activation to SVG and CSV; act expla
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("pwlu: starts as ReLU; phase I keeps statistics with frozen parameters; phase II realigns and learns") {
+TEST_CASE("pwlu starts as ReLU, keeps statistics with frozen parameters in phase I, realigns and learns in phase II") {
   Random rng(40);
   auto act = make_activation("pwlu(n=4,stat_epochs=1,momentum=0.5,sigmas=2)", 2, rng);
   const Tensor probe = random_tensor({2, 2, 3, 3}, rng, 3.0f);

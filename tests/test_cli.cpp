@@ -26,7 +26,7 @@ TEST_CASE("summary prints 269,722 parameters and about 40.6M multiply-adds for r
   CHECK(run_actlab("summary --model resnet20").out.find("269722 parameters") != std::string::npos);
 }
 
-TEST_CASE("train writes checkpoints, metrics and config; resume continues; eval reads the result") {
+TEST_CASE("train writes checkpoints, metrics and config, resume continues, and eval reads the result") {
   const std::string dir = temp_dir("train");
   Run r = run_actlab("train --model resnet20 --data " + kTiny + " --epochs 1 --batch 16 --threads 2 --json --out " + dir + "/run");
   REQUIRE_MESSAGE(r.status == 0, r.err);
