@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -46,12 +47,54 @@ const StoredTensor* TensorFile::find(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+
+// IEEE 754 binary16 and bfloat16 to float32, exactly (every such value is a float).
+float from_half(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  uint32_t bits;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);   // inf, nan
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {
+    bits = sign;
+  } else {   // subnormal: m·2^-24
+    const float v = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -v : v;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float from_bfloat16(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+}  // namespace
+
+// F32 as stored; F16 and BF16 (half-precision files, e.g. some published
+// weights) widened exactly.
 Tensor TensorFile::tensor(const std::string& name) const {
   const StoredTensor* s = find(name);
   if (!s) fail(source + ": no tensor '" + name + "'");
-  if (s->dtype != "F32") fail(source + ": tensor '" + name + "' is " + s->dtype + ", expected F32");
   Tensor t = Tensor::empty(s->shape);
-  std::memcpy(t.data(), s->bytes.data(), s->bytes.size());
+  if (s->dtype == "F32") {
+    std::memcpy(t.data(), s->bytes.data(), s->bytes.size());
+  } else if (s->dtype == "F16" || s->dtype == "BF16") {
+    const bool half = s->dtype == "F16";
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      uint16_t h;
+      std::memcpy(&h, s->bytes.data() + 2 * i, 2);
+      t.data()[i] = half ? from_half(h) : from_bfloat16(h);
+    }
+  } else {
+    fail(source + ": tensor '" + name + "' is " + s->dtype + ", expected a float type (F32, F16 or BF16)");
+  }
   return t;
 }
 
