@@ -40,15 +40,6 @@ float* wanted(std::vector<Tensor>& grads, int index) {
   return index >= 0 && grads[index].defined() ? grads[index].data() : nullptr;
 }
 
-struct Layout {
-  int64_t N, C, HW;
-};
-
-Layout layout_of(const Tensor& x) {
-  int64_t HW = 1;
-  for (int d = 2; d < x.ndim(); ++d) HW *= x.size(d);
-  return {x.size(0), x.size(1), HW};
-}
 
 }  // namespace
 
@@ -107,7 +98,7 @@ void Acon::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::acon_forward(x, o.a, o.b, o.beta, mode, y);
 #endif
-  const auto [N, C, HW] = layout_of(x);
+  const auto [N, C, HW] = planes_of(x);
   const float* in = x.data();
   float* out = y.data();
 #pragma omp parallel for schedule(static)
@@ -145,7 +136,7 @@ void Acon::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::acon_backward(x, dy, o.a, o.b, o.beta, mode, dx, da, db, dbeta);
 #endif
-  const auto [N, C, HW] = layout_of(x);
+  const auto [N, C, HW] = planes_of(x);
   const float* in = x.data();
   const float* g = dy.data();
   float* out = dx.data();

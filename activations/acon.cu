@@ -82,27 +82,18 @@ __global__ void acon_reduce_samples_kernel(const float* partial, int64_t N, int6
   }
 }
 
-struct Layout {
-  int64_t N, C, HW;
-};
-
-Layout layout_of(const Tensor& x) {
-  int64_t HW = 1;
-  for (int d = 2; d < x.ndim(); ++d) HW *= x.size(d);
-  return {x.size(0), x.size(1), HW};
-}
 
 }  // namespace
 
 void acon_forward(const Tensor& x, const float* a, const float* b, const float* beta, BetaMode mode, Tensor& y) {
-  const auto [N, C, HW] = layout_of(x);
+  const auto [N, C, HW] = planes_of(x);
   acon_forward_kernel<<<blocks_for(x.numel()), kThreads>>>(x.data(), a, b, beta, mode, y.data(), x.numel(), C, HW);
   check_launch("acon_forward");
 }
 
 void acon_backward(const Tensor& x, const Tensor& dy, const float* a, const float* b, const float* beta, BetaMode mode,
                    Tensor& dx, float* da, float* db, float* dbeta) {
-  const auto [N, C, HW] = layout_of(x);
+  const auto [N, C, HW] = planes_of(x);
   Tensor partial = scratch(N * C * 3);
   const int threads = HW >= kThreads ? kThreads : (HW > 64 ? 128 : 64);
   acon_backward_kernel<<<static_cast<unsigned>(N * C), threads>>>(

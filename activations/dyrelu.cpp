@@ -15,15 +15,6 @@ namespace {
 constexpr float kLambdaA = 1.0f, kLambdaB = 0.5f;
 constexpr int kMaxLines = 8;
 
-struct Layout {
-  int64_t N, C, HW;
-};
-
-Layout layout_of(const Tensor& x) {
-  int64_t HW = 1;
-  for (int d = 2; d < x.ndim(); ++d) HW *= x.size(d);
-  return {x.size(0), x.size(1), HW};
-}
 
 }  // namespace
 
@@ -79,7 +70,7 @@ void DyRelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Ten
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::dyrelu_forward(x, ops[0].data(), shared, k_, pi, y);
 #endif
-  const auto [N, C, HW] = layout_of(x);
+  const auto [N, C, HW] = planes_of(x);
   const int K = k_;
   const float* in = x.data();
   const float* coefs = ops[0].data();
@@ -107,7 +98,7 @@ void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, c
   if (x.device() == Device::cuda)
     return cuda::dyrelu_backward(x, dy, ops[0].data(), shared, k_, pi, dx, dcoef_out, dpi);
 #endif
-  const auto [N, C, HW] = layout_of(x);
+  const auto [N, C, HW] = planes_of(x);
   const int K = k_, lines = 2 * k_;
   const float* in = x.data();
   const float* g = dy.data();

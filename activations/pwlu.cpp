@@ -13,16 +13,6 @@
 namespace actlab {
 namespace {
 
-struct Layout {
-  int64_t N, C, HW;
-};
-
-Layout layout_of(const Tensor& x) {
-  int64_t HW = 1;
-  for (int d = 2; d < x.ndim(); ++d) HW *= x.size(d);
-  return {x.size(0), x.size(1), HW};
-}
-
 enum Operand { kPoints, kLeft, kRight, kSlopeLeft, kSlopeRight };
 
 pwlu::Channel channel_of(const std::vector<Tensor>& ops, int64_t p, int n) {
@@ -102,7 +92,7 @@ void Pwlu::update_statistics(const Tensor& x) {
   } else
 #endif
   {
-    const auto [N, C, HW] = layout_of(x);
+    const auto [N, C, HW] = planes_of(x);
     const float* in = x.data();
     std::vector<double> plane_sum(N * C), plane_square(N * C);
 #pragma omp parallel for schedule(static)
@@ -148,7 +138,7 @@ void Pwlu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
     return cuda::pwlu_forward(x, ops[kPoints].data(), ops[kLeft].data(), ops[kRight].data(), ops[kSlopeLeft].data(),
                               ops[kSlopeRight].data(), n_, layer_, y);
 #endif
-  const auto [N, C, HW] = layout_of(x);
+  const auto [N, C, HW] = planes_of(x);
   const float* in = x.data();
   float* out = y.data();
   const int n = n_;
@@ -181,7 +171,7 @@ void Pwlu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
                                ops[kSlopeLeft].data(), ops[kSlopeRight].data(), n_, layer_, dx, grad(kPoints),
                                grad(kLeft), grad(kRight), grad(kSlopeLeft), grad(kSlopeRight));
 #endif
-  const auto [N, C, HW] = layout_of(x);
+  const auto [N, C, HW] = planes_of(x);
   const int64_t stride = n_ + 5;   // per plane: points, then B_L, B_R, K_L, K_R
   const float* in = x.data();
   const float* g = dy.data();

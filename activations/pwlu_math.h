@@ -5,13 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifndef ACTLAB_HD
-#ifdef __CUDACC__
-#define ACTLAB_HD __host__ __device__
-#else
-#define ACTLAB_HD
-#endif
-#endif
+#include "core/host_device.h"
 
 namespace actlab::pwlu {
 

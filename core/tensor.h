@@ -71,4 +71,15 @@ class Tensor {
 
 bool same_shape(const Tensor& a, const Tensor& b);
 
+// An [N, C, ...] tensor seen as N·C planes of HW elements (the product of the
+// remaining dimensions; 1 for [N, C]): how per-channel kernels walk it.
+struct Planes {
+  int64_t N, C, HW;
+};
+inline Planes planes_of(const Tensor& x) {
+  int64_t HW = 1;
+  for (int d = 2; d < x.ndim(); ++d) HW *= x.size(d);
+  return {x.size(0), x.size(1), HW};
+}
+
 }  // namespace actlab

@@ -41,7 +41,7 @@ uint32_t big_endian(const std::vector<uint8_t>& b, size_t at) {
 
 // `name` or `name.gz` inside dir
 std::string find_file(const std::string& dir, const std::string& name) {
-  for (const std::string candidate : {name, name + ".gz"}) {
+  for (const std::string& candidate : {name, name + ".gz"}) {
     fs::path p = fs::path(dir) / candidate;
     if (fs::exists(p)) return p.string();
   }

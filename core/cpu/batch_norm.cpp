@@ -6,24 +6,11 @@
 #include "core/cpu/cpu_kernels.h"
 
 namespace actlab::cpu {
-namespace {
-
-struct Dims {
-  int64_t N, C, HW;
-};
-
-Dims dims_of(const Tensor& x) {
-  int64_t HW = 1;
-  for (int d = 2; d < x.ndim(); ++d) HW *= x.size(d);
-  return {x.size(0), x.size(1), HW};
-}
-
-}  // namespace
 
 void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                       Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,
                       Tensor& save_invstd) {
-  const auto [N, C, HW] = dims_of(x);
+  const auto [N, C, HW] = planes_of(x);
   const double count = static_cast<double>(N * HW);
   const float* xd = x.data();
   float* yd = y.data();
@@ -64,7 +51,7 @@ void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
 
 void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                      const Tensor& running_var, float eps, Tensor& y) {
-  const auto [N, C, HW] = dims_of(x);
+  const auto [N, C, HW] = planes_of(x);
   const float* xd = x.data();
   float* yd = y.data();
 #pragma omp parallel for collapse(2) schedule(static)
@@ -83,7 +70,7 @@ void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, c
 // dx = γ·invstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)), with M = N·H·W.
 void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                          const Tensor& save_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const auto [N, C, HW] = dims_of(x);
+  const auto [N, C, HW] = planes_of(x);
   const double count = static_cast<double>(N * HW);
   const float* xd = x.data();
   const float* dyd = dy.data();
