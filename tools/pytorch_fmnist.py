@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Train ResNet-20 on Fashion-MNIST in PyTorch with actlab's recipe (SPEC 4-5), to compare accuracies.
+
+  python3 tools/pytorch_fmnist.py [--act SPEC] [--epochs E] [--no-augment] [--threads T]
+
+SGD lr 0.1, momentum 0.9, weight decay 1e-4 on conv/linear weights only, batch 128, per-iteration cosine to
+0; crop with 4-pixel zero padding (in pixel space) and horizontal flip; BN momentum 0.1. Prints the test
+accuracy after each epoch.
+"""
+
+import argparse
+import gzip
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_activations  # noqa: E402
+from torch_models import resnet20  # noqa: E402
+
+DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def idx(name):
+    with gzip.open(os.path.join(DIR, name)) as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).view(*shape)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--act", default="relu")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    train_x, train_y = idx("train-images-idx3-ubyte.gz"), idx("train-labels-idx1-ubyte.gz").long()
+    test_x, test_y = idx("t10k-images-idx3-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz").long()
+    act = None if a.act == "relu" else (lambda c: torch_activations.make(a.act, c))
+    model = resnet20(in_channels=1, classes=10, act=act)
+    for m in model.modules():  # torchvision's init for convolutions
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "act" not in n.split(".")[-2:][0]]
+    rest = [p for p in model.parameters() if all(p is not q for q in decay)]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": 1e-4}, {"params": rest, "weight_decay": 0.0}],
+                          lr=0.1, momentum=0.9)
+    steps_per_epoch = math.ceil(len(train_x) / 128)
+    total = steps_per_epoch * a.epochs
+    step = 0
+    norm = lambda u8: ((u8.float() / 255.0) - 0.2860) / 0.3530  # noqa: E731
+    for epoch in range(a.epochs):
+        model.train()
+        order = torch.randperm(len(train_x))
+        for b in range(steps_per_epoch):
+            ids = order[b * 128:(b + 1) * 128]
+            x = train_x[ids].float().unsqueeze(1)
+            if not a.no_augment:
+                padded = F.pad(x, (4, 4, 4, 4))
+                dy, dx = torch.randint(0, 9, (2, len(ids)))
+                x = torch.stack([padded[i, :, dy[i]:dy[i] + 28, dx[i]:dx[i] + 28] for i in range(len(ids))])
+                flip = torch.rand(len(ids)) < 0.5
+                x[flip] = x[flip].flip(-1)
+            x = ((x / 255.0) - 0.2860) / 0.3530
+            for g in opt.param_groups:
+                g["lr"] = 0.1 * 0.5 * (1 + math.cos(math.pi * step / total))
+            loss = F.cross_entropy(model(x), train_y[ids])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+        model.eval()
+        with torch.no_grad():
+            correct = sum((model(norm(test_x[i:i + 500]).unsqueeze(1)).argmax(1) == test_y[i:i + 500]).sum().item()
+                          for i in range(0, len(test_x), 500))
+        print(f"epoch {epoch + 1}: test accuracy {100.0 * correct / len(test_x):.2f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()
