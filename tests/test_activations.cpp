@@ -304,3 +304,13 @@ TEST_CASE("pwlu's phase follows the run's epochs in training, resume included") 
   CHECK(two.tensor("act1.bound_left").to_vector() != std::vector<float>(16, -3.0f));   // realigned, learning
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("x-asinh-sq diverges from the standard initialisation and stops with the step named") {
+  const std::string dir = temp_dir("xasinh");
+  Run r = run_actlab("train --model resnet20 --act x-asinh-sq --data fashion-mnist:" + fixture("tiny-fmnist") +
+                     " --epochs 1 --batch 16 --threads 2 --out " + dir + "/run");
+  check_one_line_error(r, "non-finite");
+  CHECK(r.err.find("at step") != std::string::npos);
+  CHECK(r.err.find("no checkpoint had been written yet") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}

@@ -301,9 +301,10 @@ int run_train(const TrainConfig& c) {
       if (!std::isfinite(value)) {
         tape().clear();
         std::fprintf(stderr, "\n");
+        const std::string kept = fs::exists(model_path) ? "the last good checkpoint in " + out + " is kept"
+                                                        : "no checkpoint had been written yet";
         fail("training stopped: the loss became non-finite (" + std::to_string(value) + ") at step " +
-             std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) +
-             "); the last good checkpoint in " + out + " is kept");
+             std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) + "); " + kept);
       }
       sgd.zero_grad();
       backward(loss);
