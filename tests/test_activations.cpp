@@ -203,7 +203,15 @@ TEST_CASE("summary --json reports SPEC 7's parameter totals for resnet20 with ea
            {"dyrelu-b", 313286}, {"pwlu", 284170}, {"pwlu(mode=layer)", 270121}}) {
     Run r = run_actlab("summary --model resnet20 --act '" + act + "' --json");
     REQUIRE_MESSAGE(r.status == 0, r.err);
-    CHECK_MESSAGE(nlohmann::json::parse(r.out)["parameters"].get<int64_t>() == total, act);
+    const auto summary = nlohmann::json::parse(r.out);
+    CHECK_MESSAGE(summary["parameters"].get<int64_t>() == total, act);
+    int64_t rows = 0, positions = 0;
+    for (const auto& layer : summary["layers"]) {
+      rows += layer["parameters"].get<int64_t>();
+      positions += layer["layer"].get<std::string>() == act;
+    }
+    CHECK_MESSAGE(rows == total, act << ": the rows add up to " << rows);
+    CHECK_MESSAGE(positions == 19, act << ": " << positions << " activation positions listed");
   }
 }
 

@@ -392,7 +392,9 @@ int run_summary(const SummaryConfig& c) {
   if (!c.json) std::printf("%-28s %-32s %-18s %12s %14s\n", "name", "layer", "output", "parameters", "mult-adds");
   for (const auto& e : trace.entries) {
     Module& m = const_cast<Module&>(*e.module);
-    if (m.has_children()) continue;
+    // Leaves, and every activation position (its own parameters; a generator's
+    // layers have rows of their own, so the rows add up to the total).
+    if (m.has_children() && !dynamic_cast<Activation*>(&m)) continue;
     int64_t params = 0;
     for (auto& [n, p] : m.own_parameters()) params += p.var.value().numel();
     const int64_t macs = m.macs(e.in, e.out);
