@@ -49,12 +49,26 @@ Var DyRelu::coefficients(const Var& x) {
 }
 
 // π = min(γ·softmax_hw(z/τ), 1) with γ = HW/3, i.e. min(e / (3·mean_hw e), 1)
-// where e = exp(z/τ − mean_hw(z/τ)) (softmax ignores the shift; it keeps exp
-// in range).
+// where e = exp(z/τ − max_hw(z/τ)). Softmax ignores a constant shift, so the
+// per-sample maximum enters as a constant (no gradient is lost); it keeps
+// every exp in (0, 1] and the mean at least 1/HW.
 Var DyRelu::attention(const Var& x) {
   using namespace ops;
   const Var t = affine((*spatial_)(x), 1.0f / tau_, 0.0f);
-  const Var e = exp(sub(t, mean_hw(t)));
+  Tensor peak;
+  {
+    NoGradScope constant;
+    const int64_t H = t.size(2), W = t.size(3);
+    if (H == W) {
+      peak = max_pool2d(t, static_cast<int>(H), static_cast<int>(H), 0).value();
+    } else {
+      const std::vector<float> v = t.value().to_vector();
+      std::vector<float> m(t.size(0));
+      for (int64_t n = 0; n < t.size(0); ++n) m[n] = *std::max_element(v.begin() + n * H * W, v.begin() + (n + 1) * H * W);
+      peak = Tensor::from_vector({t.size(0), 1, 1, 1}, m).to(x.device());
+    }
+  }
+  const Var e = exp(sub(t, Var(peak)));
   return minimum(div(e, affine(mean_hw(e), 3.0f, 0.0f)), scalar(1.0f, x.device()));
 }
 

@@ -38,6 +38,7 @@ def main():
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--max-steps", type=int, default=0, help="stop after N steps, printing each loss")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -76,6 +77,10 @@ def main():
             loss.backward()
             opt.step()
             step += 1
+            if a.max_steps:
+                print(f"step {step}: loss {loss.item():.4f}", flush=True)
+                if step >= a.max_steps:
+                    return
         model.eval()
         with torch.no_grad():
             correct = sum((model(norm(test_x[i:i + 500]).unsqueeze(1)).argmax(1) == test_y[i:i + 500]).sum().item()
