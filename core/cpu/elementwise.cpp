@@ -7,65 +7,15 @@
 #include <vector>
 
 #include "core/cpu/cpu_kernels.h"
+#include "core/elementwise_math.h"
 #include "core/error.h"
 
 namespace actlab::cpu {
 namespace {
 
-float apply(UnaryOp op, float x) {
-  switch (op) {
-    case UnaryOp::neg: return -x;
-    case UnaryOp::exp: return std::exp(x);
-    case UnaryOp::log: return std::log(x);
-    case UnaryOp::sigmoid: return 1.0f / (1.0f + std::exp(-x));
-    case UnaryOp::tanh: return std::tanh(x);
-    case UnaryOp::relu: return x > 0.0f ? x : 0.0f;
-    case UnaryOp::square: return x * x;
-    case UnaryOp::sqrt: return std::sqrt(x);
-    case UnaryOp::abs: return std::fabs(x);
-    case UnaryOp::sin: return std::sin(x);
-    case UnaryOp::cos: return std::cos(x);
-    case UnaryOp::erf: return std::erf(x);
-    case UnaryOp::atan: return std::atan(x);
-    case UnaryOp::asinh: return std::asinh(x);
-  }
-  return x;
-}
-
-// f'(x) given x and y = f(x)
-float derivative(UnaryOp op, float x, float y) {
-  switch (op) {
-    case UnaryOp::neg: return -1.0f;
-    case UnaryOp::exp: return y;
-    case UnaryOp::log: return 1.0f / x;
-    case UnaryOp::sigmoid: return y * (1.0f - y);
-    case UnaryOp::tanh: return 1.0f - y * y;
-    case UnaryOp::relu: return x > 0.0f ? 1.0f : 0.0f;  // ReLU'(0) = 0, as PyTorch
-    case UnaryOp::square: return 2.0f * x;
-    case UnaryOp::sqrt: return 0.5f / y;
-    case UnaryOp::abs: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
-    case UnaryOp::sin: return std::cos(x);
-    case UnaryOp::cos: return -std::sin(x);
-    case UnaryOp::erf: return 1.1283791670955126f * std::exp(-x * x);   // 2/√π·e^(−x²)
-    case UnaryOp::atan: return 1.0f / (1.0f + x * x);
-    case UnaryOp::asinh: return 1.0f / std::sqrt(1.0f + x * x);
-  }
-  return 0.0f;
-}
-
-float combine(BinaryOp op, float a, float b) {
-  switch (op) {
-    case BinaryOp::add: return a + b;
-    case BinaryOp::sub: return a - b;
-    case BinaryOp::mul: return a * b;
-    case BinaryOp::div: return a / b;
-    case BinaryOp::maximum: return a >= b ? a : b;
-    case BinaryOp::minimum: return a <= b ? a : b;
-    case BinaryOp::greater_equal: return a >= b ? 1.0f : 0.0f;
-    case BinaryOp::less_equal: return a <= b ? 1.0f : 0.0f;
-  }
-  return a;
-}
+using elementwise::apply;
+using elementwise::combine;
+using elementwise::derivative;
 
 // Strides of `t` seen through the broadcast shape `out` (0 where broadcast).
 std::vector<int64_t> broadcast_strides(const Shape& t, const Shape& out) {

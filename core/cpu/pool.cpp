@@ -1,7 +1,6 @@
 // Max and average pooling on the CPU, one (sample, channel) plane per task.
-#include <limits>
-
 #include "core/cpu/cpu_kernels.h"
+#include "core/pool_math.h"
 
 namespace actlab::cpu {
 
@@ -16,21 +15,8 @@ void max_pool2d_forward(const PoolShape& s, const Tensor& x, Tensor& y, Tensor& 
     const float* in = xd + plane * s.H * s.W;
     for (int64_t p = 0; p < s.P; ++p) {
       for (int64_t q = 0; q < s.Q; ++q) {
-        float best = -std::numeric_limits<float>::infinity();
-        int64_t where = -1;
-        for (int r = 0; r < s.kernel; ++r) {
-          const int64_t h = p * s.stride - s.pad + r;
-          if (h < 0 || h >= s.H) continue;
-          for (int t = 0; t < s.kernel; ++t) {
-            const int64_t w = q * s.stride - s.pad + t;
-            if (w < 0 || w >= s.W) continue;
-            const float v = in[h * s.W + w];
-            if (v > best || where < 0 || v != v) {
-              best = v;
-              where = h * s.W + w;
-            }
-          }
-        }
+        int64_t where;
+        const float best = pooling::max_window(s, in, p, q, where);
         yd[(plane * s.P + p) * s.Q + q] = best;
         ad[(plane * s.P + p) * s.Q + q] = static_cast<float>(where);
       }
@@ -59,15 +45,7 @@ void avg_pool2d_forward(const PoolShape& s, const Tensor& x, Tensor& y) {
     const float* in = xd + plane * s.H * s.W;
     for (int64_t p = 0; p < s.P; ++p) {
       for (int64_t q = 0; q < s.Q; ++q) {
-        float sum = 0.0f;
-        for (int r = 0; r < s.kernel; ++r) {
-          const int64_t h = p * s.stride - s.pad + r;
-          if (h < 0 || h >= s.H) continue;
-          for (int t = 0; t < s.kernel; ++t) {
-            const int64_t w = q * s.stride - s.pad + t;
-            if (w >= 0 && w < s.W) sum += in[h * s.W + w];
-          }
-        }
+        const float sum = pooling::sum_window(s, in, p, q);
         yd[(plane * s.P + p) * s.Q + q] = sum * inv;
       }
     }

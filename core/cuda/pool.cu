@@ -4,6 +4,7 @@
 // the CPU.
 #include "core/cuda/cuda_common.h"
 #include "core/cuda/cuda_kernels.h"
+#include "core/pool_math.h"
 
 namespace actlab::cuda {
 namespace {
@@ -11,22 +12,8 @@ namespace {
 __global__ void max_pool_forward(PoolShape s, const float* x, float* y, float* argmax) {
   ACTLAB_GRID_STRIDE(o, s.N * s.C * s.P * s.Q) {
     const int64_t q = o % s.Q, p = (o / s.Q) % s.P, plane = o / (s.P * s.Q);
-    const float* in = x + plane * s.H * s.W;
-    float best = -INFINITY;
-    int64_t where = -1;
-    for (int r = 0; r < s.kernel; ++r) {
-      const int64_t h = p * s.stride - s.pad + r;
-      if (h < 0 || h >= s.H) continue;
-      for (int t = 0; t < s.kernel; ++t) {
-        const int64_t w = q * s.stride - s.pad + t;
-        if (w < 0 || w >= s.W) continue;
-        const float v = in[h * s.W + w];
-        if (v > best || where < 0 || v != v) {
-          best = v;
-          where = h * s.W + w;
-        }
-      }
-    }
+    int64_t where;
+    const float best = pooling::max_window(s, x + plane * s.H * s.W, p, q, where);
     y[o] = best;
     argmax[o] = static_cast<float>(where);
   }
@@ -62,16 +49,7 @@ __global__ void avg_pool_forward(PoolShape s, const float* x, float* y) {
   const float inv = 1.0f / static_cast<float>(s.kernel * s.kernel);
   ACTLAB_GRID_STRIDE(o, s.N * s.C * s.P * s.Q) {
     const int64_t q = o % s.Q, p = (o / s.Q) % s.P, plane = o / (s.P * s.Q);
-    const float* in = x + plane * s.H * s.W;
-    float sum = 0.0f;
-    for (int r = 0; r < s.kernel; ++r) {
-      const int64_t h = p * s.stride - s.pad + r;
-      if (h < 0 || h >= s.H) continue;
-      for (int t = 0; t < s.kernel; ++t) {
-        const int64_t w = q * s.stride - s.pad + t;
-        if (w >= 0 && w < s.W) sum += in[h * s.W + w];
-      }
-    }
+    const float sum = pooling::sum_window(s, x + plane * s.H * s.W, p, q);
     y[o] = sum * inv;
   }
 }
