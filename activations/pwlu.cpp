@@ -178,58 +178,63 @@ void Pwlu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
   float* out = dx.data();
   std::vector<double> partial(N * C * stride, 0.0);
   const int n = n_;
-#pragma omp parallel for schedule(static)
-  for (int64_t plane = 0; plane < N * C; ++plane) {
-    const pwlu::Channel p = channel_of(ops, layer_ ? 0 : plane % C, n);
-    const float width = p.right - p.left, d = width / static_cast<float>(n);
-    double* acc = partial.data() + plane * stride;
-    int index[cpu::kChunk];
-    float lower[cpu::kChunk], upper[cpu::kChunk];
-    std::vector<double> lane_storage(4 * (n + 1), 0.0);
+#pragma omp parallel
+  {
+    // Four interleaved point histograms per thread, reused from plane to plane.
+    std::vector<double> lane_storage(4 * (n + 1));
     double* lanes[4] = {&lane_storage[0], &lane_storage[n + 1], &lane_storage[2 * (n + 1)], &lane_storage[3 * (n + 1)]};
-    for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
-      const int64_t m = std::min(cpu::kChunk, end - begin);
-      const float* xp = in + begin;
-      const float* gp = g + begin;
-      float* dp = out + begin;
-      float sum_left = 0.0f, sum_right = 0.0f, sum_slope_left = 0.0f, sum_slope_right = 0.0f;
-      // pwlu::slopes, branch-free: dx, the bound and slope sums, and for the
-      // points the segment and its two weights (scattered below).
+#pragma omp for schedule(static)
+    for (int64_t plane = 0; plane < N * C; ++plane) {
+      const pwlu::Channel p = channel_of(ops, layer_ ? 0 : plane % C, n);
+      const float width = p.right - p.left, d = width / static_cast<float>(n);
+      double* acc = partial.data() + plane * stride;
+      int index[cpu::kChunk];
+      float lower[cpu::kChunk], upper[cpu::kChunk];
+      std::fill(lane_storage.begin(), lane_storage.end(), 0.0);
+      for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
+        const int64_t m = std::min(cpu::kChunk, end - begin);
+        const float* xp = in + begin;
+        const float* gp = g + begin;
+        float* dp = out + begin;
+        float sum_left = 0.0f, sum_right = 0.0f, sum_slope_left = 0.0f, sum_slope_right = 0.0f;
+        // pwlu::slopes, branch-free: dx, the bound and slope sums, and for the
+        // points the segment and its two weights (scattered below).
 #pragma omp simd reduction(+ : sum_left, sum_right, sum_slope_left, sum_slope_right)
-      for (int64_t j = 0; j < m; ++j) {
-        const float x = xp[j], gj = gp[j];
-        int i = static_cast<int>(floorf((x - p.left) / d));
-        i = i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
-        const float t = (x - (p.left + static_cast<float>(i) * d)) / d;
-        const float k = (p.y[i + 1] - p.y[i]) / d, u = (x - p.left) / width;
-        const bool is_left = x < p.left, is_right = !is_left && x >= p.right;
-        dp[j] = gj * (is_left ? p.slope_left : (is_right ? p.slope_right : k));
-        index[j] = is_left ? 0 : (is_right ? n - 1 : i);
-        lower[j] = is_left ? gj : (is_right ? 0.0f : gj * (1.0f - t));
-        upper[j] = is_left ? 0.0f : (is_right ? gj : gj * t);
-        sum_left += is_left ? -gj * p.slope_left : (is_right ? 0.0f : -gj * k * (1.0f - u));
-        sum_right += is_right ? -gj * p.slope_right : (is_left ? 0.0f : -gj * k * u);
-        sum_slope_left += is_left ? gj * (x - p.left) : 0.0f;
-        sum_slope_right += is_right ? gj * (x - p.right) : 0.0f;
-      }
-      // Four interleaved histograms, so consecutive elements of one segment
-      // do not wait on each other's additions.
-      int64_t j = 0;
-      for (; j + 4 <= m; j += 4)
-        for (int lane = 0; lane < 4; ++lane) {
-          lanes[lane][index[j + lane]] += lower[j + lane];
-          lanes[lane][index[j + lane] + 1] += upper[j + lane];
+        for (int64_t j = 0; j < m; ++j) {
+          const float x = xp[j], gj = gp[j];
+          int i = static_cast<int>(floorf((x - p.left) / d));
+          i = i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
+          const float t = (x - (p.left + static_cast<float>(i) * d)) / d;
+          const float k = (p.y[i + 1] - p.y[i]) / d, u = (x - p.left) / width;
+          const bool is_left = x < p.left, is_right = !is_left && x >= p.right;
+          dp[j] = gj * (is_left ? p.slope_left : (is_right ? p.slope_right : k));
+          index[j] = is_left ? 0 : (is_right ? n - 1 : i);
+          lower[j] = is_left ? gj : (is_right ? 0.0f : gj * (1.0f - t));
+          upper[j] = is_left ? 0.0f : (is_right ? gj : gj * t);
+          sum_left += is_left ? -gj * p.slope_left : (is_right ? 0.0f : -gj * k * (1.0f - u));
+          sum_right += is_right ? -gj * p.slope_right : (is_left ? 0.0f : -gj * k * u);
+          sum_slope_left += is_left ? gj * (x - p.left) : 0.0f;
+          sum_slope_right += is_right ? gj * (x - p.right) : 0.0f;
         }
-      for (; j < m; ++j) {
-        lanes[0][index[j]] += lower[j];
-        lanes[0][index[j] + 1] += upper[j];
+        // Four interleaved histograms, so consecutive elements of one segment
+        // do not wait on each other's additions.
+        int64_t j = 0;
+        for (; j + 4 <= m; j += 4)
+          for (int lane = 0; lane < 4; ++lane) {
+            lanes[lane][index[j + lane]] += lower[j + lane];
+            lanes[lane][index[j + lane] + 1] += upper[j + lane];
+          }
+        for (; j < m; ++j) {
+          lanes[0][index[j]] += lower[j];
+          lanes[0][index[j] + 1] += upper[j];
+        }
+        acc[n + 1] += sum_left;
+        acc[n + 2] += sum_right;
+        acc[n + 3] += sum_slope_left;
+        acc[n + 4] += sum_slope_right;
       }
-      acc[n + 1] += sum_left;
-      acc[n + 2] += sum_right;
-      acc[n + 3] += sum_slope_left;
-      acc[n + 4] += sum_slope_right;
+      for (int i = 0; i <= n; ++i) acc[i] = (lanes[0][i] + lanes[1][i]) + (lanes[2][i] + lanes[3][i]);
     }
-    for (int i = 0; i <= n; ++i) acc[i] = (lanes[0][i] + lanes[1][i]) + (lanes[2][i] + lanes[3][i]);
   }
   // Planes into parameters (per channel, or all into one for mode=layer), in order.
   const int64_t P = layer_ ? 1 : C;
