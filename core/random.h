@@ -28,4 +28,13 @@ class Random {
   std::mt19937_64 engine_;
 };
 
+// splitmix64 of a combination of two values: seeds for independent streams
+// (per step, per layer) derived from one run seed.
+inline uint64_t mix_seed(uint64_t a, uint64_t b) {
+  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 }  // namespace actlab

@@ -9,7 +9,9 @@ namespace actlab {
 
 Conv2d::Conv2d(const Conv2dOptions& o, Random& rng) : options_(o) {
   Tensor w = Tensor::empty({o.out, o.in / o.groups, o.kernel, o.kernel});
-  const float stddev = std::sqrt(2.0f / static_cast<float>(o.out * o.kernel * o.kernel / o.groups));
+  // fan_out as PyTorch computes it: weight.size(0)·R·S, not divided by the
+  // groups (so a depthwise 3×3 with C channels gets N(0, 2/(9C)), as in torchvision).
+  const float stddev = std::sqrt(2.0f / static_cast<float>(o.out * o.kernel * o.kernel));
   for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = rng.normal(0.0f, stddev);
   weight_ = add_parameter("weight", w, Role::weight);
   if (o.bias) bias_ = add_parameter("bias", Tensor::zeros({o.out}), Role::bias);

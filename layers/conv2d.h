@@ -13,7 +13,8 @@ struct Conv2dOptions {
 
 class Conv2d : public Module {
  public:
-  // Weights ~ N(0, 2/fan_out) (He init, torchvision's ResNet and MobileNetV2); bias 0.
+  // Weights ~ N(0, 2/fan_out) with fan_out = out·R·S (He init as torchvision's ResNet and
+  // MobileNetV2 call it); bias 0.
   Conv2d(const Conv2dOptions& options, Random& rng);
   Var forward(const Var& x) override;
   std::string kind() const override { return "Conv2d"; }

@@ -7,14 +7,15 @@
 
 namespace actlab {
 
-Linear::Linear(int64_t in, int64_t out, Random& rng, bool bias) : in_(in), out_(out) {
+Linear::Linear(int64_t in, int64_t out, Random& rng, bool bias, float normal_std) : in_(in), out_(out) {
   const float bound = 1.0f / std::sqrt(static_cast<float>(in));
   Tensor w = Tensor::empty({out, in});
-  for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = rng.uniform(-bound, bound);
+  for (int64_t i = 0; i < w.numel(); ++i)
+    w.data()[i] = normal_std > 0.0f ? rng.normal(0.0f, normal_std) : rng.uniform(-bound, bound);
   weight_ = add_parameter("weight", w, Role::weight);
   if (bias) {
     Tensor b = Tensor::empty({out});
-    for (int64_t i = 0; i < out; ++i) b.data()[i] = rng.uniform(-bound, bound);
+    for (int64_t i = 0; i < out; ++i) b.data()[i] = normal_std > 0.0f ? 0.0f : rng.uniform(-bound, bound);
     bias_ = add_parameter("bias", b, Role::bias);
   }
 }

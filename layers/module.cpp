@@ -2,6 +2,7 @@
 #include "layers/module.h"
 
 #include "core/error.h"
+#include "core/random.h"
 
 namespace actlab {
 
@@ -31,6 +32,12 @@ Var Module::operator()(const Var& x) {
 void Module::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::reseed(uint64_t seed) {
+  reseed_self(seed);
+  uint64_t index = 0;
+  for (auto& [name, child] : children_) child->reseed(mix_seed(seed, ++index));
 }
 
 Var Module::add_parameter(const std::string& name, Tensor value, Role role) {

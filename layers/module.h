@@ -39,6 +39,10 @@ class Module {
   void train(bool on = true);
   void eval() { train(false); }
   bool training() const { return training_; }
+  // Stochastic layers (dropout) draw from a stream the trainer reseeds before
+  // every step (from the run seed and the step), so that a run, and a resumed
+  // run, is the same bit for bit. Each child gets its own derived seed.
+  void reseed(uint64_t seed);
 
   // Recursive views, names dotted from this module down.
   std::vector<std::pair<std::string, Parameter*>> named_parameters();
@@ -59,6 +63,7 @@ class Module {
   Parameter& parameter(const std::string& name);
 
  protected:
+  virtual void reseed_self(uint64_t /*seed*/) {}
   Var add_parameter(const std::string& name, Tensor value, Role role);  // returns a handle to it
   Tensor* add_buffer(const std::string& name, Tensor value);              // stable address
   void add_counter(const std::string& name, int64_t* counter);

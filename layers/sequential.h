@@ -21,6 +21,7 @@ class Sequential : public Module {
     return y;
   }
   std::string kind() const override { return "Sequential"; }
+  size_t size() const { return steps_.size(); }
 
  private:
   std::vector<std::shared_ptr<Module>> steps_;

@@ -20,11 +20,18 @@ void save_model(Module& model, const std::string& path, const std::map<std::stri
   write_safetensors(model_state(model, metadata), path);
 }
 
-void load_model(Module& model, const std::string& path, bool partial) {
-  load_model(model, read_safetensors(path), partial);
+LoadReport load_model(Module& model, const std::string& path, const LoadOptions& options) {
+  return load_model(model, read_safetensors(path), options);
 }
 
-void load_model(Module& model, const TensorFile& file, bool partial) {
+LoadReport load_model(Module& model, const TensorFile& file, const LoadOptions& options) {
+  const bool partial = options.partial;
+  LoadReport report;
+  auto skipped = [&](const std::string& name) {
+    for (const auto& prefix : options.skip)
+      if (name.rfind(prefix, 0) == 0) return true;
+    return false;
+  };
   std::vector<std::pair<std::string, Tensor*>> floats;
   for (auto& [name, p] : model.named_parameters()) floats.emplace_back(name, &p->var.value());
   for (auto& [name, b] : model.named_buffers()) floats.emplace_back(name, b);
@@ -32,11 +39,14 @@ void load_model(Module& model, const TensorFile& file, bool partial) {
 
   std::vector<std::string> problems;
   std::set<std::string> expected;
+  std::erase_if(floats, [&](const auto& entry) { return skipped(entry.first) && (report.skipped.push_back(entry.first), true); });
+  std::erase_if(counters, [&](const auto& entry) { return skipped(entry.first) && (report.skipped.push_back(entry.first), true); });
   for (auto& [name, t] : floats) {
     expected.insert(name);
     const StoredTensor* s = file.find(name);
     if (!s) {
       if (!partial) problems.push_back("missing " + name);
+      else report.kept.push_back(name);
     } else if (s->dtype != "F32") {
       problems.push_back(name + " is " + s->dtype + ", expected F32");
     } else if (s->shape != t->shape()) {
@@ -48,13 +58,13 @@ void load_model(Module& model, const TensorFile& file, bool partial) {
     const StoredTensor* s = file.find(name);
     if (!s) {
       if (!partial) problems.push_back("missing " + name);
+      else report.kept.push_back(name);
     } else if (s->dtype != "I64" || !s->shape.empty()) {
       problems.push_back(name + " is " + s->dtype + " " + to_string(s->shape) + ", expected I64 []");
     }
   }
-  if (!partial)
-    for (const auto& [name, s] : file.tensors)
-      if (!expected.count(name)) problems.push_back("unexpected " + name);
+  for (const auto& [name, s] : file.tensors)
+    if (!expected.count(name) && !skipped(name)) problems.push_back("unexpected " + name);
   if (!problems.empty()) {
     std::string message = file.source + " does not fit this model";
     const auto it = file.metadata.find("model");
@@ -68,6 +78,7 @@ void load_model(Module& model, const TensorFile& file, bool partial) {
     if (file.find(name)) t->copy_from(file.tensor(name));
   for (auto& [name, c] : counters)
     if (file.find(name)) *c = file.i64(name);
+  return report;
 }
 
 }  // namespace actlab

@@ -44,6 +44,8 @@ void resume_settings(const CLI::App& t, TrainConfig& train) {
   keep("--no-shuffle", &TrainConfig::shuffle);
   keep("--seed", &TrainConfig::seed);
   keep("--init-from", &TrainConfig::init_from);
+  keep("--init-partial", &TrainConfig::init_partial);
+  keep("--init-skip-head", &TrainConfig::init_skip_head);
   if (!t.count("--model")) train.model.model = recorded.model.model;
   if (!t.count("--act")) train.model.act = recorded.model.act;
   if (!t.count("--act-at")) train.model.act_at = recorded.model.act_at;
@@ -84,6 +86,10 @@ int main(int argc, char** argv) {
   t->add_flag("--no-shuffle", no_shuffle, "batches in file order");
   t->add_option("--seed", train.seed, "random seed")->capture_default_str();
   t->add_option("--init-from", train.init_from, "start from these weights (safetensors)");
+  t->add_flag("--init-partial", train.init_partial,
+              "with --init-from: tensors the file lacks (e.g. swapped-in activations' parameters) keep their initial values");
+  t->add_flag("--init-skip-head", train.init_skip_head,
+              "with --init-from: do not load the classifier (fine-tuning to another class count)");
   t->add_option("--resume", train.resume, "continue the run in this directory with the settings in its config.json; flags given now override them");
   t->add_option("--out", train.out, "run directory (default runs/<model>-<act>-<time>)");
   t->add_flag("--json", train.json, "print the final metrics as JSON");
@@ -102,7 +108,7 @@ int main(int argc, char** argv) {
   SummaryConfig summary;
   CLI::App* s = app.add_subcommand("summary", "layers, parameters and multiply-adds of a model");
   add_model_flags(*s, summary.model);
-  s->add_option("--input", summary.input, "C,H,W (default 3,32,32)");
+  s->add_option("--input", summary.input, "C,H,W (default 3,32,32; 3,224,224 for resnet18, resnet34, mobilenetv2)");
   s->add_flag("--json", summary.json, "print as JSON");
 
   CLI::App* act = app.add_subcommand("act", "look inside activations: plot, explain");

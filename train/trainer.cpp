@@ -114,9 +114,36 @@ json config_json(const TrainConfig& c, const std::string& out) {
           {"deterministic", c.deterministic},
           {"threads", num_threads()},
           {"init_from", c.init_from},
+          {"init_partial", c.init_partial},
+          {"init_skip_head", c.init_skip_head},
           {"resume", c.resume},
           {"out", out},
           {"version", kVersion}};
+}
+
+// --init-from, with the partial and head-skipping loads a fine-tuning run asks for.
+void load_initial_weights(Model& model, const TrainConfig& c) {
+  LoadOptions options;
+  options.partial = c.init_partial;
+  if (c.init_skip_head) options.skip.push_back(model.head() + ".");
+  LoadReport report;
+  try {
+    report = load_model(model, c.init_from, options);
+  } catch (const Error& e) {
+    fail("--init-from: " + std::string(e.what()) +
+         (c.init_partial ? "" : " (--init-partial keeps tensors the file lacks at their initial values") +
+         (c.init_skip_head ? ")" : "; --init-skip-head leaves the classifier out)"));
+  }
+  auto list = [](const std::vector<std::string>& names) {
+    std::string text;
+    for (size_t i = 0; i < names.size() && i < 4; ++i) text += (i ? ", " : "") + names[i];
+    return names.size() > 4 ? text + ", ..." : text;
+  };
+  if (!report.kept.empty())
+    std::printf("--init-from: %zu tensors not in %s keep their initial values (%s)\n", report.kept.size(),
+                c.init_from.c_str(), list(report.kept).c_str());
+  if (!report.skipped.empty())
+    std::printf("--init-from: the classifier (%s) is not loaded\n", list(report.skipped).c_str());
 }
 
 std::string default_run_dir(const TrainConfig& c) {
@@ -160,6 +187,8 @@ TrainConfig read_train_config(const std::string& run_dir) {
     c.device = j.at("device");
     c.deterministic = j.value("deterministic", false);
     c.init_from = j.at("init_from");
+    c.init_partial = j.value("init_partial", false);
+    c.init_skip_head = j.value("init_skip_head", false);
   } catch (const json::exception& e) {
     fail("--resume: " + path + " is not a readable actlab config (" + e.what() + ")");
   }
@@ -207,6 +236,8 @@ int run_train(const TrainConfig& c) {
   check(c.warmup >= 0, "--warmup must be non-negative");
   check(c.label_smoothing >= 0 && c.label_smoothing < 1, "--label-smoothing must be in [0, 1)");
   check(c.wd_on == "weights" || c.wd_on == "all", "--wd-on must be weights or all (got '" + c.wd_on + "')");
+  check(!c.init_from.empty() || (!c.init_partial && !c.init_skip_head),
+        "--init-partial and --init-skip-head apply to --init-from, which was not given");
   const Device device = use_device(c.device, c.deterministic);
   Schedule schedule = Schedule::parse(c.schedule);
   const DataSource source = parse_data_source(c.data);
@@ -231,7 +262,7 @@ int run_train(const TrainConfig& c) {
     load_model(*model, model_path);
     state = read_safetensors(state_path);
   } else {
-    if (!c.init_from.empty()) load_model(*model, c.init_from);
+    if (!c.init_from.empty()) load_initial_weights(*model, c);
     check(!fs::exists(model_path),
           "--out: " + out + " already holds a run (model.safetensors); use --resume " + out + " or another --out");
   }
@@ -295,6 +326,7 @@ int run_train(const TrainConfig& c) {
     while (step < total_steps && loader.next(b)) {
       if (done++ < step - epoch * steps_per_epoch) continue;  // resuming inside an epoch
       lr = schedule.at(step);
+      model->reseed(mix_seed(c.seed, static_cast<uint64_t>(step)));   // dropout masks
       Var logits = (*model)(Var(b.images.to(device)));
       Var loss = ops::cross_entropy(logits, b.labels, c.label_smoothing);
       const float value = loss.value().item();
@@ -367,7 +399,8 @@ int run_eval(const EvalConfig& c) {
 
 int run_summary(const SummaryConfig& c) {
   use_threads(c.threads);
-  int64_t C = 3, H = 32, W = 32;
+  const ModelDefaults defaults = model_defaults(c.model.model);
+  int64_t C = 3, H = defaults.image_size, W = defaults.image_size;
   if (!c.input.empty()) {
     long long a, b, d;
     char tail;
@@ -377,7 +410,7 @@ int run_summary(const SummaryConfig& c) {
   }
   ModelArgs args = c.model;
   if (args.in_channels > 0) C = args.in_channels;
-  auto model = build_model(args, C, 10, 0);
+  auto model = build_model(args, C, defaults.classes, 0);
   std::map<const Module*, std::string> names;
   model->for_each_module([&](const std::string& name, Module& m) { names[&m] = name; });
   ModuleTrace trace;

@@ -27,6 +27,8 @@ struct TrainConfig {
   uint64_t seed = 0;
   int threads = 0;
   std::string init_from, resume, out;
+  bool init_partial = false;     // --init-partial: tensors the file lacks keep their initial values
+  bool init_skip_head = false;   // --init-skip-head: the classifier is not loaded (another class count)
 };
 
 struct EvalConfig {
