@@ -1,7 +1,8 @@
-// ResNet-20 training throughput: images/s of full training steps (forward,
-// cross-entropy, backward, SGD with momentum) at a given batch and input
-// shape, and peak memory. One JSON line, for bench/compare_train.sh.
-//   bench_train [--input C,H,W] [--batch B] [--threads T] [--steps N] [--warmup N]
+// Training throughput of a model (ResNet-20 by default): images/s of full
+// training steps (forward, cross-entropy, backward, SGD with momentum) at a
+// given batch and input shape, and peak memory. One JSON line, for
+// bench/compare_train.sh.
+//   bench_train [--model M] [--act A] [--input C,H,W] [--batch B] [--threads T] [--steps N] [--warmup N]
 #include <sys/resource.h>
 
 #include <chrono>
@@ -21,7 +22,7 @@ using namespace actlab;
 int main(int argc, char** argv) {
   int64_t C = 3, H = 32, W = 32, batch = 128;
   int threads = 2, steps = 20, warmup = 3;
-  std::string device_name = "cpu", act = "relu";
+  std::string device_name = "cpu", act, model_name = "resnet20";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* value = argv[i + 1];
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     else if (flag == "--warmup") warmup = std::atoi(value);
     else if (flag == "--device") device_name = value;
     else if (flag == "--act") act = value;
+    else if (flag == "--model") model_name = value;
     else {
       std::fprintf(stderr, "bench_train: unknown flag %s\n", flag.c_str());
       return 2;
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   set_num_threads(threads);
   const Device device = parse_device(device_name);
   ModelConfig config;
+  config.spec = model_name;
   config.in_channels = C;
   config.act = act;
   auto model = make_model(config);
@@ -72,9 +75,9 @@ int main(int argc, char** argv) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf("{\"impl\": \"actlab\", \"device\": \"%s\", \"act\": \"%s\", \"input\": \"%ld,%ld,%ld\", \"batch\": %ld, \"threads\": %d, "
+  std::printf("{\"impl\": \"actlab\", \"model\": \"%s\", \"device\": \"%s\", \"act\": \"%s\", \"input\": \"%ld,%ld,%ld\", \"batch\": %ld, \"threads\": %d, "
               "\"images_per_s\": %.1f, \"peak_tensor_mib\": %.1f, \"max_rss_mib\": %.1f}\n",
-              device_name.c_str(), act.c_str(), C, H, W, batch, threads, steps * batch / seconds, host_allocator::peak_bytes_in_use() / 1048576.0,
+              model_name.c_str(), device_name.c_str(), (act.empty() ? default_activation(model_name) : act).c_str(), C, H, W, batch, threads, steps * batch / seconds, host_allocator::peak_bytes_in_use() / 1048576.0,
               usage.ru_maxrss / 1024.0);
   return 0;
 }

@@ -1,4 +1,5 @@
-"""PyTorch's side of bench/compare_train.sh: the same ResNet-20 training step as bench_train
+"""PyTorch's side of bench/compare_train.sh: the same training step (ResNet-20 by default, or a torchvision-layout
+resnet18 / mobilenetv2 and their -cifar variants from tools/torch_models.py) as bench_train
 (forward, cross-entropy, backward, SGD momentum 0.9 wd 1e-4) at the same batch, input and thread count.
 Prints one JSON line. Peak memory is the process's max RSS (PyTorch's CPU allocator keeps no counter).
 
@@ -17,7 +18,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import torch_activations  # noqa: E402
-from torch_models import resnet20  # noqa: E402
+from torch_models import TV_MODELS, resnet20  # noqa: E402
 
 
 def main():
@@ -28,7 +29,8 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--act", default="relu", help="activation at every position (SPEC 1 spec string)")
+    p.add_argument("--act", default="", help="activation at every position (SPEC 1 spec string; default: the model's)")
+    p.add_argument("--model", default="resnet20")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     # fp32 as actlab computes it: no TF32 in cuDNN or cuBLAS.
@@ -36,8 +38,14 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     c, h, w = (int(v) for v in a.input.split(","))
     torch.manual_seed(1)
-    act = None if a.act == "relu" else (lambda channels: torch_activations.make(a.act, channels))
-    model = resnet20(in_channels=c, classes=10, act=act).train().to(a.device)
+    default = "relu6" if a.model.startswith("mobilenetv2") else "relu"
+    a.act = a.act or default
+    act = None if a.act == default else (lambda channels: torch_activations.make(a.act, channels))
+    if a.model == "resnet20":
+        model = resnet20(in_channels=c, classes=10, act=act)
+    else:
+        model = TV_MODELS[a.model](act, 10)
+    model = model.train().to(a.device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     x = torch.randn(a.batch, c, h, w).to(a.device)
     y = torch.randint(0, 10, (a.batch,)).to(a.device)
@@ -60,7 +68,7 @@ def main():
     seconds = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     extra = {"peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if a.device == "cuda" else {}
-    print(json.dumps({"impl": "pytorch " + torch.__version__, "device": a.device, "act": a.act, "input": a.input, "batch": a.batch,
+    print(json.dumps({"impl": "pytorch " + torch.__version__, "model": a.model, "device": a.device, "act": a.act, "input": a.input, "batch": a.batch,
                       "threads": a.threads, "images_per_s": round(a.steps * a.batch / seconds, 1),
                       "max_rss_mib": round(rss, 1), **extra}))
 
