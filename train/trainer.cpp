@@ -422,7 +422,7 @@ int run_summary(const SummaryConfig& c) {
   }
   json layers = json::array();
   int64_t total_macs = 0;
-  if (!c.json) std::printf("%-28s %-32s %-18s %12s %14s\n", "name", "layer", "output", "parameters", "mult-adds");
+  if (!c.json) std::printf("%-30s %-42s %-18s %12s %14s\n", "name", "layer", "output", "parameters", "mult-adds");
   for (const auto& e : trace.entries) {
     Module& m = const_cast<Module&>(*e.module);
     // Leaves, and every activation position (its own parameters; a generator's
@@ -437,7 +437,7 @@ int run_summary(const SummaryConfig& c) {
     layers.push_back({{"name", names[e.module]}, {"layer", m.describe()}, {"output", out}, {"parameters", params},
                       {"macs", macs}});
     if (!c.json)
-      std::printf("%-28s %-32s %-18s %12lld %14lld\n", names[e.module].c_str(), m.describe().c_str(),
+      std::printf("%-30s %-42s %-18s %12lld %14lld\n", names[e.module].c_str(), m.describe().c_str(),
                   to_string(out).c_str(), static_cast<long long>(params), static_cast<long long>(macs));
   }
   const int64_t total = model->parameter_count();
