@@ -1,9 +1,12 @@
 // Elementwise CPU kernels: unary maps with their derivatives, broadcasting
 // binary ops and the reduction that undoes broadcasting, plus the small
 // shape ops (spatial mean, ResNet's option-A shortcut).
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/cpu/cpu_kernels.h"
@@ -29,19 +32,25 @@ std::vector<int64_t> broadcast_strides(const Shape& t, const Shape& out) {
 }
 
 // Calls body(offset_out, offset_a, offset_b, count, stride_a, stride_b) for
-// each innermost row of the broadcast iteration.
+// the innermost rows [row_begin, row_end) of the broadcast iteration.
 template <class Body>
-void for_each_row(const Shape& out, const std::vector<int64_t>& sa, const std::vector<int64_t>& sb, Body body) {
+void for_each_row(const Shape& out, const std::vector<int64_t>& sa, const std::vector<int64_t>& sb, Body body,
+                  int64_t row_begin, int64_t row_end) {
   const int nd = static_cast<int>(out.size());
   if (nd == 0) {
-    body(0, 0, 0, 1, 0, 0);
+    if (row_begin == 0 && row_end > 0) body(0, 0, 0, 1, 0, 0);
     return;
   }
   const int64_t inner = out[nd - 1];
-  const int64_t rows = inner ? numel(out) / inner : 0;
   std::vector<int64_t> index(nd, 0);
   int64_t oa = 0, ob = 0;
-  for (int64_t row = 0; row < rows; ++row) {
+  for (int64_t rest = row_begin, d = nd - 2; d >= 0; --d) {   // the first row's position
+    index[d] = rest % out[d];
+    rest /= out[d];
+    oa += index[d] * sa[d];
+    ob += index[d] * sb[d];
+  }
+  for (int64_t row = row_begin; row < row_end; ++row) {
     body(row * inner, oa, ob, inner, sa[nd - 1], sb[nd - 1]);
     for (int d = nd - 2; d >= 0; --d) {
       ++index[d];
@@ -55,14 +64,54 @@ void for_each_row(const Shape& out, const std::vector<int64_t>& sa, const std::v
   }
 }
 
+template <class Body>
+void for_each_row(const Shape& out, const std::vector<int64_t>& sa, const std::vector<int64_t>& sb, Body body) {
+  const int64_t inner = out.empty() ? 1 : out.back();
+  for_each_row(out, sa, sb, body, 0, inner ? numel(out) / inner : 0);
+}
+
+// Runs body(tag) with the op as a compile-time constant (tag::value), so that
+// each loop is compiled for one op and vectorises.
+template <class Body>
+void with_op(BinaryOp op, Body body) {
+  switch (op) {
+    case BinaryOp::add: return body(std::integral_constant<BinaryOp, BinaryOp::add>{});
+    case BinaryOp::sub: return body(std::integral_constant<BinaryOp, BinaryOp::sub>{});
+    case BinaryOp::mul: return body(std::integral_constant<BinaryOp, BinaryOp::mul>{});
+    case BinaryOp::div: return body(std::integral_constant<BinaryOp, BinaryOp::div>{});
+    case BinaryOp::maximum: return body(std::integral_constant<BinaryOp, BinaryOp::maximum>{});
+    case BinaryOp::minimum: return body(std::integral_constant<BinaryOp, BinaryOp::minimum>{});
+    case BinaryOp::greater_equal: return body(std::integral_constant<BinaryOp, BinaryOp::greater_equal>{});
+    case BinaryOp::less_equal: return body(std::integral_constant<BinaryOp, BinaryOp::less_equal>{});
+  }
+}
+
+template <class Body>
+void with_op(UnaryOp op, Body body) {
+  switch (op) {
+#define ACTLAB_UNARY_CASE(name) \
+  case UnaryOp::name: return body(std::integral_constant<UnaryOp, UnaryOp::name>{});
+    ACTLAB_UNARY_CASE(neg) ACTLAB_UNARY_CASE(exp) ACTLAB_UNARY_CASE(log) ACTLAB_UNARY_CASE(sigmoid)
+    ACTLAB_UNARY_CASE(tanh) ACTLAB_UNARY_CASE(relu) ACTLAB_UNARY_CASE(square) ACTLAB_UNARY_CASE(sqrt)
+    ACTLAB_UNARY_CASE(abs) ACTLAB_UNARY_CASE(sin) ACTLAB_UNARY_CASE(cos) ACTLAB_UNARY_CASE(erf)
+    ACTLAB_UNARY_CASE(atan) ACTLAB_UNARY_CASE(asinh)
+#undef ACTLAB_UNARY_CASE
+  }
+}
+
+// Work below this many elements stays on the calling thread.
+constexpr int64_t kParallelFrom = 32768;
+
 }  // namespace
 
 void unary_forward(UnaryOp op, const Tensor& x, Tensor& y) {
   const float* in = x.data();
   float* out = y.data();
   const int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) out[i] = apply(op, in[i]);
+  with_op(op, [&](auto tag) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
+    for (int64_t i = 0; i < n; ++i) out[i] = apply(tag.value, in[i]);
+  });
 }
 
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
@@ -71,24 +120,56 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& 
   const float* g = dy.data();
   float* out = dx.data();
   const int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) out[i] = g[i] * derivative(op, xd[i], yd[i]);
+  with_op(op, [&](auto tag) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
+    for (int64_t i = 0; i < n; ++i) out[i] = g[i] * derivative(tag.value, xd[i], yd[i]);
+  });
 }
 
 void binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const float* ad = a.data();
   const float* bd = b.data();
   float* od = out.data();
+  const int64_t n = out.numel();
   if (a.shape() == b.shape()) {
-    const int64_t n = a.numel();
-#pragma omp parallel for schedule(static) if (n > 32768)
-    for (int64_t i = 0; i < n; ++i) od[i] = combine(op, ad[i], bd[i]);
+    with_op(op, [&](auto tag) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
+      for (int64_t i = 0; i < n; ++i) od[i] = combine(tag.value, ad[i], bd[i]);
+    });
     return;
   }
+  // Broadcasting: rows of the innermost dimension, each with a stride of 1
+  // or 0 per operand; blocks of rows in parallel.
   const auto sa = broadcast_strides(a.shape(), out.shape());
   const auto sb = broadcast_strides(b.shape(), out.shape());
-  for_each_row(out.shape(), sa, sb, [&](int64_t o, int64_t ia, int64_t ib, int64_t count, int64_t da, int64_t db) {
-    for (int64_t i = 0; i < count; ++i) od[o + i] = combine(op, ad[ia + i * da], bd[ib + i * db]);
+  const int64_t inner = out.shape().empty() ? 1 : out.shape().back();
+  const int64_t rows = inner ? n / inner : 0;
+  with_op(op, [&](auto tag) {
+    constexpr BinaryOp k = decltype(tag)::value;
+    auto row = [&](int64_t o, int64_t ia, int64_t ib, int64_t count, int64_t da, int64_t db) {
+      float* r = od + o;
+      const float *pa = ad + ia, *pb = bd + ib;
+      if (da == 1 && db == 1) {
+#pragma omp simd
+        for (int64_t i = 0; i < count; ++i) r[i] = combine(k, pa[i], pb[i]);
+      } else if (da == 1 && db == 0) {
+        const float vb = *pb;
+#pragma omp simd
+        for (int64_t i = 0; i < count; ++i) r[i] = combine(k, pa[i], vb);
+      } else if (da == 0 && db == 1) {
+        const float va = *pa;
+#pragma omp simd
+        for (int64_t i = 0; i < count; ++i) r[i] = combine(k, va, pb[i]);
+      } else {
+        for (int64_t i = 0; i < count; ++i) r[i] = combine(k, pa[i * da], pb[i * db]);
+      }
+    };
+    if (n <= kParallelFrom || rows < 2) return for_each_row(out.shape(), sa, sb, row);
+#pragma omp parallel
+    {
+      const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+      for_each_row(out.shape(), sa, sb, row, rows * t / threads, rows * (t + 1) / threads);
+    }
   });
 }
 
