@@ -6,6 +6,10 @@
 // images/s over --runs passes (files in the page cache after the first pass),
 // and the single-thread split between decoding and transforming.
 //   bench_loader [--dir DIR] [--count N] [--threads T] [--size S] [--batch B] [--runs R] [--eval]
+// With --write-tree DIR it only writes an imagefolder of --classes classes
+// (--count training and --val validation images each) whose classes differ
+// in colour cast, so a model can learn them, and exits:
+//   bench_loader --write-tree DIR --classes 10 --count 50 --val 10 [--image 160x120]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -50,7 +54,8 @@ void add_value_noise(std::vector<float>& rgb, int width, int height, int cell, f
 // A 500×375 picture: a sky-to-ground gradient, soft-edged ellipses in random
 // colours with a fine texture, value noise at several scales (roughly the 1/f
 // spectrum of natural images) and sensor noise.
-std::vector<uint8_t> photo_like(int width, int height, Random& rng) {
+// With klass ≥ 0 the whole picture is tinted towards that class's hue.
+std::vector<uint8_t> photo_like(int width, int height, Random& rng, int klass = -1, int classes = 1) {
   std::vector<float> rgb(static_cast<size_t>(width) * height * 3);
   float top[3], bottom[3];
   for (int c = 0; c < 3; ++c) top[c] = rng.uniform(60, 230), bottom[c] = rng.uniform(20, 160);
@@ -77,6 +82,12 @@ std::vector<uint8_t> photo_like(int width, int height, Random& rng) {
         }
       }
   }
+  if (klass >= 0) {
+    const float hue = 6.0f * klass / classes, f = hue - std::floor(hue);
+    const float ramps[6][3] = {{1, f, 0}, {1 - f, 1, 0}, {0, 1, f}, {0, 1 - f, 1}, {f, 0, 1}, {1, 0, 1 - f}};
+    const float* tint = ramps[static_cast<int>(hue) % 6];
+    for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = 0.5f * rgb[i] + 0.5f * 255 * tint[i % 3];
+  }
   add_value_noise(rgb, width, height, 40, 30, rng);
   add_value_noise(rgb, width, height, 9, 18, rng);
   add_value_noise(rgb, width, height, 3, 30, rng);
@@ -89,11 +100,28 @@ std::vector<uint8_t> photo_like(int width, int height, Random& rng) {
   return out;
 }
 
+void write_jpeg_tree(const std::string& dir, int classes, int train_count, int val_count, int width, int height) {
+  Random rng(7);
+  for (const char* split : {"train", "val"})
+    for (int k = 0; k < classes; ++k) {
+      char klass[32];
+      std::snprintf(klass, sizeof klass, "class%02d", k);
+      fs::create_directories(fs::path(dir) / split / klass);
+      for (int i = 0; i < (split[0] == 't' ? train_count : val_count); ++i) {
+        const std::vector<uint8_t> pixels = photo_like(width, height, rng, classes > 1 ? k : -1, classes);
+        char name[32];
+        std::snprintf(name, sizeof name, "%05d.jpg", i);
+        const std::string path = (fs::path(dir) / split / klass / name).string();
+        check(stbi_write_jpg(path.c_str(), width, height, 3, pixels.data(), 90) != 0, "bench_loader: cannot write " + path);
+      }
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir;
-  int count = 256, threads = 2, size = 224, batch = 64, runs = 5;
+  std::string dir, tree;
+  int count = 256, threads = 2, size = 224, batch = 64, runs = 5, classes = 1, val = 1, width = 500, height = 375;
   bool eval = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -112,26 +140,27 @@ int main(int argc, char** argv) {
     else if (flag == "--size") size = std::atoi(value);
     else if (flag == "--batch") batch = std::atoi(value);
     else if (flag == "--runs") runs = std::atoi(value);
+    else if (flag == "--write-tree") tree = value;
+    else if (flag == "--classes") classes = std::atoi(value);
+    else if (flag == "--val") val = std::atoi(value);
+    else if (flag == "--image" && std::sscanf(value, "%dx%d", &width, &height) == 2) continue;
     else {
       std::fprintf(stderr, "bench_loader: unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
   try {
+    check(classes >= 1 && count >= 1 && val >= 0 && width >= 1 && height >= 1, "bench_loader: bad tree size");
+    if (!tree.empty()) {
+      write_jpeg_tree(tree, classes, count, val, width, height);
+      std::printf("wrote %d classes x (%d train + %d val) JPEGs of %dx%d to %s\n", classes, count, val, width, height,
+                  tree.c_str());
+      return 0;
+    }
     const bool generated = dir.empty();
     if (generated) {
       dir = (fs::temp_directory_path() / ("actlab-bench-loader-" + std::to_string(::getpid()))).string();
-      Random rng(7);
-      for (const char* split : {"train", "val"}) {
-        fs::create_directories(fs::path(dir) / split / "photos");
-        for (int i = 0; i < (split[0] == 't' ? count : 1); ++i) {
-          const std::vector<uint8_t> pixels = photo_like(500, 375, rng);
-          char name[32];
-          std::snprintf(name, sizeof name, "%05d.jpg", i);
-          const std::string path = (fs::path(dir) / split / "photos" / name).string();
-          check(stbi_write_jpg(path.c_str(), 500, 375, 3, pixels.data(), 90) != 0, "bench_loader: cannot write " + path);
-        }
-      }
+      write_jpeg_tree(dir, 1, count, 1, width, height);
     }
     const Dataset data = read_imagefolder(dir, Split::train, size);
     uintmax_t bytes = 0;

@@ -83,16 +83,24 @@ Loader::Loader(const Dataset& data, const LoaderOptions& options, int64_t epoch)
   slots_.resize(ahead_);
   if (batches_ == 0) return;
   const int64_t items = data.on_disk ? n : batches_;
-  for (int64_t t = 0; t < std::min(threads, items); ++t) workers_.emplace_back([this] { work(); });
+  try {
+    for (int64_t t = 0; t < std::min(threads, items); ++t) workers_.emplace_back([this] { work(); });
+  } catch (...) {  // no thread to be had: stop those that started before the error leaves
+    stop_workers();
+    throw;
+  }
 }
 
-Loader::~Loader() {
+Loader::~Loader() { stop_workers(); }
+
+void Loader::stop_workers() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
   }
   changed_.notify_all();
   for (std::thread& worker : workers_) worker.join();
+  workers_.clear();
 }
 
 int64_t Loader::batch_size(int64_t k) const {

@@ -63,6 +63,7 @@ class Loader {
     std::vector<std::string> failed;   // per row: why its image was skipped, empty if it was not
   };
   void work();
+  void stop_workers();
   void make_piece(Slot& slot, int64_t k, int64_t piece);
   int64_t batch_size(int64_t k) const;
   int64_t pieces(int64_t k) const;
