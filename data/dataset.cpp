@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "data/imagefolder.h"
 
 namespace actlab {
 namespace fs = std::filesystem;
@@ -58,10 +59,10 @@ DataSource parse_data_source(const std::string& text) {
   } else if (s.kind == "mnist" || s.kind == "cifar10" || s.kind == "cifar100") {
     if (s.path.empty()) fail("--data: " + s.kind + " needs a directory: --data " + s.kind + ":DIR");
   } else if (s.kind == "imagefolder") {
-    fail("--data: imagefolder data sets are not supported by this version of actlab "
-         "(supported: fashion-mnist, mnist, cifar10, cifar100)");
+    if (s.path.empty()) fail("--data: imagefolder needs a directory: --data imagefolder:DIR (DIR/train/<class>/*.jpg)");
   } else {
-    fail("--data: unknown data set '" + s.kind + "' (expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR)");
+    fail("--data: unknown data set '" + s.kind +
+         "' (expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, imagefolder:DIR)");
   }
   if (!fs::is_directory(s.path)) fail("--data: directory not found: " + s.path);
   return s;
@@ -131,7 +132,9 @@ Dataset read_cifar(const std::vector<std::string>& files, bool cifar100) {
 Dataset load_dataset(const DataSource& source, Split split) {
   Dataset d;
   const bool train = split == Split::train;
-  if (source.kind == "fashion-mnist" || source.kind == "mnist") {
+  if (source.kind == "imagefolder") {
+    d = read_imagefolder(source.path, split, source.image_size > 0 ? source.image_size : kDefaultImageSize);
+  } else if (source.kind == "fashion-mnist" || source.kind == "mnist") {
     const std::string prefix = train ? "train" : "t10k";
     d = read_idx(find_file(source.path, prefix + "-images-idx3-ubyte"),
                  find_file(source.path, prefix + "-labels-idx1-ubyte"));

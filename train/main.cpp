@@ -29,6 +29,7 @@ void resume_settings(const CLI::App& t, TrainConfig& train) {
     if (!t.count(flag)) train.*member = recorded.*member;
   };
   keep("--data", &TrainConfig::data);
+  keep("--image-size", &TrainConfig::image_size);
   keep("--epochs", &TrainConfig::epochs);
   keep("--max-steps", &TrainConfig::max_steps);
   keep("--batch", &TrainConfig::batch);
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
   TrainConfig train;
   CLI::App* t = app.add_subcommand("train", "train a model");
   add_model_flags(*t, train.model);
-  t->add_option("--data", train.data, "KIND[:DIR]: fashion-mnist, mnist, cifar10, cifar100")->capture_default_str();
+  t->add_option("--data", train.data, "KIND[:DIR]: fashion-mnist, mnist, cifar10, cifar100, imagefolder")->capture_default_str();
   t->add_option("--epochs", train.epochs, "epochs")->capture_default_str()->check(CLI::PositiveNumber);
   t->add_option("--max-steps", train.max_steps, "stop after N optimizer steps")->check(CLI::PositiveNumber);
   t->add_option("--batch", train.batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
@@ -93,13 +94,17 @@ int main(int argc, char** argv) {
   t->add_option("--resume", train.resume, "continue the run in this directory with the settings in its config.json; flags given now override them");
   t->add_option("--out", train.out, "run directory (default runs/<model>-<act>-<time>)");
   t->add_flag("--json", train.json, "print the final metrics as JSON");
-  t->add_option("--image-size", "image size (imagefolder data sets)");
+  t->add_option("--image-size", train.image_size, "side of the square training images (imagefolder only; default 224)")
+      ->check(CLI::Range(1, 4096));
 
   EvalConfig eval;
   CLI::App* e = app.add_subcommand("eval", "evaluate a checkpoint");
   add_model_flags(*e, eval.model);
   e->add_option("--checkpoint", eval.checkpoint, "weights (safetensors)")->required();
   e->add_option("--data", eval.data, "KIND[:DIR]")->capture_default_str();
+  e->add_option("--image-size", eval.image_size,
+                "side of the square images (imagefolder only; default: the checkpoint's, else 224)")
+      ->check(CLI::Range(1, 4096));
   e->add_option("--split", eval.split, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
   e->add_option("--batch", eval.batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   e->add_option("--limit", eval.limit, "only the first N samples")->check(CLI::PositiveNumber);
@@ -135,8 +140,13 @@ int main(int argc, char** argv) {
     sub->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
     sub->add_option("--device", device, "cpu or cuda")->capture_default_str();
   }
-  for (CLI::App* sub : {t, e})
+  int loader_threads = 0;
+  for (CLI::App* sub : {t, e}) {
     sub->add_flag("--deterministic", deterministic, "GPU: only algorithms whose results never vary (CPU always is)");
+    sub->add_option("--loader-threads", loader_threads,
+                    "threads decoding imagefolder images (default: one per core; in-memory sets use one)")
+        ->check(CLI::Range(1, 256));
+  }
 
   try {
     app.parse(argc, argv);
@@ -157,7 +167,7 @@ int main(int argc, char** argv) {
       train.device = device;
       train.deterministic = deterministic;
       if (t->count("--max-steps") && !t->count("--epochs")) train.epochs = 0;
-      if (t->count("--image-size")) fail("--image-size applies to imagefolder data sets, which this version does not read");
+      train.loader_threads = loader_threads;
       if (!train.resume.empty()) resume_settings(*t, train);
       return run_train(train);
     }
@@ -175,6 +185,7 @@ int main(int argc, char** argv) {
       eval.threads = threads;
       eval.device = device;
       eval.deterministic = deterministic;
+      eval.loader_threads = loader_threads;
       return run_eval(eval);
     }
     summary.threads = threads;

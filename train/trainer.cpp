@@ -17,6 +17,7 @@
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/kernels.h"
+#include "data/imagefolder.h"
 #include "data/loader.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
@@ -45,6 +46,28 @@ Device use_device(const std::string& name, bool deterministic_algorithms) {
   return device;
 }
 
+int loader_threads_of(int given) {
+  return given > 0 ? given : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// --data with --image-size, which only an imagefolder takes (the other sets
+// have one stored size, and a silently ignored flag would mislead).
+DataSource data_source(const std::string& data, int64_t image_size) {
+  DataSource source = parse_data_source(data);
+  if (image_size != 0) {
+    check(source.kind == "imagefolder", "--image-size applies to imagefolder data only; " + source.kind +
+                                            " images are used at their stored size");
+    check(image_size >= 1 && image_size <= 4096, "--image-size must be in 1..4096 (got " + std::to_string(image_size) + ")");
+  }
+  source.image_size = source.kind == "imagefolder" ? (image_size > 0 ? image_size : kDefaultImageSize) : 0;
+  return source;
+}
+
+// What a reader found worth telling: counts, empty classes, files left out.
+void print_notes(const Dataset& data) {
+  for (const std::string& note : data.notes) std::fprintf(stderr, "data: %s\n", note.c_str());
+}
+
 std::shared_ptr<Model> build_model(const ModelArgs& a, int64_t in_channels, int64_t classes, uint64_t seed) {
   ModelConfig c;
   c.spec = a.model;
@@ -58,16 +81,19 @@ std::shared_ptr<Model> build_model(const ModelArgs& a, int64_t in_channels, int6
 
 std::string act_of(const ModelArgs& a) { return a.act.empty() ? default_activation(a.model) : a.act; }
 
-std::map<std::string, std::string> checkpoint_metadata(const ModelArgs& a, int64_t in_channels,
-                                                       int64_t classes, const std::string& input) {
+std::map<std::string, std::string> checkpoint_metadata(const ModelArgs& a, int64_t in_channels, int64_t classes,
+                                                       const std::string& input,
+                                                       const std::vector<std::string>& class_names) {
   json act_at = a.act_at;
-  return {{"format", "actlab"},
-          {"model", a.model},
-          {"act", act_of(a)},
-          {"act_at", act_at.dump()},
-          {"classes", std::to_string(classes)},
-          {"input", input.empty() ? std::to_string(in_channels) : input},
-          {"version", kVersion}};
+  std::map<std::string, std::string> m{{"format", "actlab"},
+                                       {"model", a.model},
+                                       {"act", act_of(a)},
+                                       {"act_at", act_at.dump()},
+                                       {"classes", std::to_string(classes)},
+                                       {"input", input.empty() ? std::to_string(in_channels) : input},
+                                       {"version", kVersion}};
+  if (!class_names.empty()) m["class_names"] = json(class_names).dump();
+  return m;
 }
 
 // Index of the largest logit in each row.
@@ -89,13 +115,14 @@ double decimal(float v) {
   return std::strtod(text, nullptr);
 }
 
-json config_json(const TrainConfig& c, const std::string& out) {
+json config_json(const TrainConfig& c, const std::string& out, const DataSource& source) {
   return {{"model", c.model.model},
           {"act", act_of(c.model)},
           {"act_at", c.model.act_at},
           {"in_channels", c.model.in_channels},
           {"classes", c.model.classes},
           {"data", c.data},
+          {"image_size", source.image_size > 0 ? json(source.image_size) : json(nullptr)},
           {"epochs", c.epochs},
           {"max_steps", c.max_steps},
           {"batch", c.batch},
@@ -113,6 +140,7 @@ json config_json(const TrainConfig& c, const std::string& out) {
           {"device", c.device},
           {"deterministic", c.deterministic},
           {"threads", num_threads()},
+          {"loader_threads", loader_threads_of(c.loader_threads)},
           {"init_from", c.init_from},
           {"init_partial", c.init_partial},
           {"init_skip_head", c.init_skip_head},
@@ -170,6 +198,7 @@ TrainConfig read_train_config(const std::string& run_dir) {
     c.model.in_channels = j.at("in_channels");
     c.model.classes = j.at("classes");
     c.data = j.at("data");
+    if (j.contains("image_size") && !j["image_size"].is_null()) c.image_size = j["image_size"];
     c.epochs = j.at("epochs");
     c.max_steps = j.at("max_steps");
     c.batch = j.at("batch");
@@ -196,7 +225,7 @@ TrainConfig read_train_config(const std::string& run_dir) {
   return c;
 }
 
-EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t limit) {
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t limit, int loader_threads) {
   NoGradScope no_grad;
   const bool was_training = model.training();
   model.eval();
@@ -205,6 +234,7 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t li
   options.shuffle = false;
   options.augment = false;
   options.limit = limit;
+  options.threads = loader_threads;
   Loader loader(data, options, 0);
   const Device device = model.device();
   double loss_sum = 0.0;
@@ -219,6 +249,7 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t li
   }
   model.train(was_training);
   EvalResult r;
+  r.skipped = loader.skipped();
   r.samples = seen;
   r.loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
   r.accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
@@ -240,10 +271,13 @@ int run_train(const TrainConfig& c) {
         "--init-partial and --init-skip-head apply to --init-from, which was not given");
   const Device device = use_device(c.device, c.deterministic);
   Schedule schedule = Schedule::parse(c.schedule);
-  const DataSource source = parse_data_source(c.data);
+  const DataSource source = data_source(c.data, c.image_size);
+  const int loader_threads = loader_threads_of(c.loader_threads);
   std::fprintf(stderr, "loading %s from %s\n", source.kind.c_str(), source.path.c_str());
   const Dataset train_set = load_dataset(source, Split::train);
+  print_notes(train_set);
   const Dataset test_set = load_dataset(source, Split::test);
+  print_notes(test_set);
   check(train_set.count > 0, "--data: the training split of " + source.path + " is empty");
 
   auto model = build_model(c.model, train_set.channels, train_set.classes, c.seed);
@@ -286,8 +320,13 @@ int run_train(const TrainConfig& c) {
   schedule.warmup_steps = static_cast<int64_t>(std::llround(c.warmup * static_cast<double>(steps_per_epoch)));
 
   fs::create_directories(out);
-  const json config = config_json(c, out);
+  const json config = config_json(c, out, source);
   write_file_atomic((fs::path(out) / "config.json").string(), config.dump(2) + "\n");
+  if (!train_set.class_names.empty()) {  // label k is line k + 1
+    std::string lines;
+    for (const std::string& name : train_set.class_names) lines += name + "\n";
+    write_file_atomic((fs::path(out) / "classes.txt").string(), lines);
+  }
   std::fprintf(stderr, "actlab train: %s\n", config.dump().c_str());
   std::fprintf(stderr, "model %s: %lld parameters; %lld training and %lld test images; %lld steps per epoch\n",
                c.model.model.c_str(), static_cast<long long>(model->parameter_count()),
@@ -296,7 +335,7 @@ int run_train(const TrainConfig& c) {
 
   const std::string input = std::to_string(train_set.channels) + "," + std::to_string(train_set.height) + "," +
                             std::to_string(train_set.width);
-  const auto metadata = checkpoint_metadata(c.model, train_set.channels, classes, input);
+  const auto metadata = checkpoint_metadata(c.model, train_set.channels, classes, input, train_set.class_names);
   auto save = [&](int64_t step) {
     save_model(*model, model_path, metadata);
     TensorFile state;
@@ -307,7 +346,8 @@ int run_train(const TrainConfig& c) {
     write_safetensors(state, state_path);
   };
 
-  LoaderOptions loader_options{c.batch, c.shuffle, c.augment, c.seed, -1};
+  // An in-memory batch is a copy: one worker keeps ahead. Decoding images needs more.
+  LoaderOptions loader_options{c.batch, c.shuffle, c.augment, c.seed, -1, train_set.on_disk ? loader_threads : 1};
   std::ofstream metrics((fs::path(out) / "metrics.jsonl").string(), std::ios::app);
   json last;
   int64_t step = start_step;
@@ -349,11 +389,17 @@ int run_train(const TrainConfig& c) {
       bar.update(done, loss_sum / seen, static_cast<double>(correct) / seen, seen / std::max(seconds, 1e-9));
     }
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    const EvalResult test = evaluate(*model, test_set, 256, -1);
+    const EvalResult test = evaluate(*model, test_set, 256, -1, test_set.on_disk ? loader_threads : 1);
     const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     char tail[128];
     std::snprintf(tail, sizeof tail, "test loss %.4f  test acc %.2f%%", test.loss, 100.0 * test.accuracy);
     bar.finish(tail);
+    if (!loader.skipped().empty())
+      std::fprintf(stderr, "epoch %lld training: %s\n", static_cast<long long>(epoch + 1),
+                   describe_skipped(loader.skipped()).c_str());
+    if (!test.skipped.empty())
+      std::fprintf(stderr, "epoch %lld test: %s\n", static_cast<long long>(epoch + 1),
+                   describe_skipped(test.skipped).c_str());
     if (test.accuracy > best_accuracy) {
       best_accuracy = test.accuracy;
       save_model(*model, best_path, metadata);
@@ -367,6 +413,8 @@ int run_train(const TrainConfig& c) {
             {"seconds", seconds},
             {"images_per_s", seen / std::max(train_seconds, 1e-9)},
             {"step", step}};
+    if (train_set.on_disk)  // images left out of this epoch's batches (listing-time skips are in the log)
+      last["skipped_images"] = loader.skipped().size() + test.skipped.size();
     metrics << last.dump() << std::endl;
     save(step);
   }
@@ -382,12 +430,36 @@ int run_eval(const EvalConfig& c) {
   check(c.split == "test" || c.split == "train", "--split must be test or train (got '" + c.split + "')");
   const Device device = use_device(c.device, c.deterministic);
   const TensorFile checkpoint = read_safetensors(c.checkpoint);
-  const DataSource source = parse_data_source(c.data);
+  DataSource source = data_source(c.data, c.image_size);
+  if (source.kind == "imagefolder" && c.image_size == 0) {  // the size the checkpoint was trained at
+    auto it = checkpoint.metadata.find("input");
+    long long C = 0, H = 0, W = 0;
+    if (it != checkpoint.metadata.end() && std::sscanf(it->second.c_str(), "%lld,%lld,%lld", &C, &H, &W) == 3 &&
+        H == W && H > 0)
+      source.image_size = H;
+  }
   const Dataset data = load_dataset(source, c.split == "train" ? Split::train : Split::test);
+  print_notes(data);
+  if (auto it = checkpoint.metadata.find("class_names"); it != checkpoint.metadata.end() && data.on_disk) {
+    std::vector<std::string> trained;
+    try {
+      trained = json::parse(it->second).get<std::vector<std::string>>();
+    } catch (const json::exception&) {
+      fail("--checkpoint: " + c.checkpoint + " has malformed class_names metadata");
+    }
+    for (size_t k = 0; k < std::max(trained.size(), data.class_names.size()); ++k) {
+      const std::string here = k < data.class_names.size() ? "'" + data.class_names[k] + "'" : "missing";
+      const std::string there = k < trained.size() ? "'" + trained[k] + "'" : "missing";
+      check(here == there, "--data: the classes of " + source.path + " differ from those " + c.checkpoint +
+                               " was trained on (class " + std::to_string(k) + " is " + here + " here, " + there +
+                               " there)");
+    }
+  }
   auto model = build_model(c.model, data.channels, data.classes, 0);
   load_model(*model, checkpoint);
   model->to(device);
-  const EvalResult r = evaluate(*model, data, c.batch, c.limit);
+  const EvalResult r = evaluate(*model, data, c.batch, c.limit, data.on_disk ? loader_threads_of(c.loader_threads) : 1);
+  if (!r.skipped.empty()) std::fprintf(stderr, "eval: %s\n", describe_skipped(r.skipped).c_str());
   if (c.json) {
     std::cout << json{{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}}.dump() << std::endl;
   } else {

@@ -26,6 +26,8 @@ struct TrainConfig {
   std::string wd_on = "weights", schedule = "cosine", device = "cpu";
   uint64_t seed = 0;
   int threads = 0;
+  int64_t image_size = 0;             // imagefolder only; 0: 224
+  int loader_threads = 0;             // imagefolder decoding; 0: one per core
   std::string init_from, resume, out;
   bool init_partial = false;     // --init-partial: tensors the file lacks keep their initial values
   bool init_skip_head = false;   // --init-skip-head: the classifier is not loaded (another class count)
@@ -37,6 +39,8 @@ struct EvalConfig {
   int64_t batch = 256, limit = -1;
   bool json = false, deterministic = false;
   int threads = 0;
+  int64_t image_size = 0;             // imagefolder only; 0: the checkpoint's input size, else 224
+  int loader_threads = 0;
 };
 
 struct SummaryConfig {
@@ -49,6 +53,7 @@ struct SummaryConfig {
 struct EvalResult {
   double loss = 0.0, accuracy = 0.0;
   int64_t samples = 0;
+  std::vector<std::string> skipped;   // imagefolder files that failed to decode (not in samples)
 };
 
 int run_train(const TrainConfig& config);
@@ -58,6 +63,6 @@ int run_eval(const EvalConfig& config);
 int run_summary(const SummaryConfig& config);
 
 // Mean loss and accuracy of a model (evaluation mode) on a data set.
-EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t limit);
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t limit, int loader_threads = 1);
 
 }  // namespace actlab
