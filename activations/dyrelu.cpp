@@ -7,6 +7,7 @@
 #include "activations/cuda_twins.h"
 #include "activations/dyrelu_math.h"
 #include "autograd/ops.h"
+#include "core/cpu/vector_math.h"
 #include "core/error.h"
 
 namespace actlab {
@@ -78,6 +79,51 @@ std::vector<Var> DyRelu::operands(const Var& x) {
   return out;
 }
 
+namespace {
+
+// Backward for K = 2, one pass per sample: for each channel in order, dx, the
+// plane's four coefficient sums (float within a chunk, double across chunks)
+// and, for dyrelu-c, ∂L/∂π[n, hw] += dy·max(line 1, line 2), accumulated over
+// the channels in order. Samples in parallel; every sum in a fixed order.
+void backward_two_lines(const float* in, const float* g, const float* coefs, bool shared, const float* pi,
+                        int64_t N, int64_t C, int64_t HW, float* dx, double* partial, float* dpi) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* p = pi ? pi + n * HW : nullptr;
+    float* dp = dpi ? dpi + n * HW : nullptr;
+    if (dp) std::fill(dp, dp + HW, 0.0f);
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t plane = n * C + c;
+      const float* coef = coefs + (n * (shared ? 1 : C) + (shared ? 0 : c)) * 4;
+      const float a1 = coef[0], a2 = coef[1], b1 = coef[2], b2 = coef[3];
+      double* acc = partial + plane * 4;
+      for (int64_t begin = 0; begin < HW; begin += cpu::kChunk) {
+        const int64_t end = std::min(HW, begin + cpu::kChunk);
+        const float* xp = in + plane * HW;
+        const float* gp = g + plane * HW;
+        float* out = dx + plane * HW;
+        float sa1 = 0.0f, sa2 = 0.0f, sb1 = 0.0f, sb2 = 0.0f;
+#pragma omp simd reduction(+ : sa1, sa2, sb1, sb2)
+        for (int64_t i = begin; i < end; ++i) {
+          const float xi = xp[i];
+          const float gi = p ? gp[i] * p[i] : gp[i];
+          const float v1 = a1 * xi + b1, v2 = a2 * xi + b2;
+          const bool second = v2 > v1;   // ties go to the first line, as winner()
+          out[i] = gi * (second ? a2 : a1);
+          sa1 += second ? 0.0f : gi * xi;
+          sa2 += second ? gi * xi : 0.0f;
+          sb1 += second ? 0.0f : gi;
+          sb2 += second ? gi : 0.0f;
+          if (dp) dp[i] += gp[i] * (second ? v2 : v1);
+        }
+        acc[0] += sa1, acc[1] += sa2, acc[2] += sb1, acc[3] += sb2;
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void DyRelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tensor& y) const {
   const float* pi = kind_ == DyReluKind::c ? ops[1].data() : nullptr;
   const bool shared = kind_ == DyReluKind::a;
@@ -89,6 +135,24 @@ void DyRelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Ten
   const float* in = x.data();
   const float* coefs = ops[0].data();
   float* out = y.data();
+  if (K == 2) {   // the papers' K: two lines, a branch-free loop that vectorises
+#pragma omp parallel for schedule(static)
+    for (int64_t plane = 0; plane < N * C; ++plane) {
+      const int64_t n = plane / C, c = plane % C;
+      const float* coef = coefs + (n * (shared ? 1 : C) + (shared ? 0 : c)) * 4;
+      const float a1 = coef[0], a2 = coef[1], b1 = coef[2], b2 = coef[3];
+      const float* xp = in + plane * HW;
+      float* yp = out + plane * HW;
+      const float* p = pi ? pi + n * HW : nullptr;
+#pragma omp simd
+      for (int64_t i = 0; i < HW; ++i) {
+        const float v1 = a1 * xp[i] + b1, v2 = a2 * xp[i] + b2;
+        const float v = v2 > v1 ? v2 : v1;
+        yp[i] = p ? p[i] * v : v;
+      }
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static)
   for (int64_t plane = 0; plane < N * C; ++plane) {
     const int64_t n = plane / C, c = plane % C;
@@ -121,6 +185,10 @@ void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, c
   // Per-plane coefficient gradients in double; shared (dyrelu-a) ones are
   // then summed over channels in order.
   std::vector<double> partial(N * C * lines, 0.0);
+  if (K == 2) {
+    backward_two_lines(in, g, coefs, shared, pi, N, C, HW, out, partial.data(), dpi);
+    dpi = nullptr;   // done in the same pass
+  } else {
 #pragma omp parallel for schedule(static)
   for (int64_t plane = 0; plane < N * C; ++plane) {
     const int64_t n = plane / C, c = plane % C;
@@ -136,6 +204,7 @@ void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, c
       acc[k] += gi * xi;
       acc[K + k] += gi;
     }
+  }
   }
   if (dcoef_out) {
     if (shared) {

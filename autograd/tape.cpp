@@ -14,8 +14,13 @@ void Node::add_grad(Tensor g) {
     grad = std::move(g);
     return;
   }
-  // Out of place: a gradient tensor may be shared (add passes dy to both of
-  // its inputs), so none is ever modified after it was handed over.
+  // A gradient tensor may be shared (add passes dy to both of its inputs), so
+  // a shared one is never modified; one this node alone holds is summed into
+  // in place, sparing a tensor-sized allocation and a pass.
+  if (grad.unique() && same_shape(grad, g)) {
+    kernels(grad.device()).binary_forward(BinaryOp::add, grad, g, grad);
+    return;
+  }
   Tensor sum = Tensor::empty(grad.shape(), grad.device());
   kernels(grad.device()).binary_forward(BinaryOp::add, grad, g, sum);
   grad = std::move(sum);

@@ -43,6 +43,8 @@ class Tensor {
   static Tensor from_vector(Shape shape, const std::vector<float>& values);
 
   bool defined() const { return storage_ != nullptr; }
+  // This handle is its storage's only owner: modifying it in place is safe.
+  bool unique() const { return storage_ != nullptr && storage_.use_count() == 1; }
   const Shape& shape() const { return shape_; }
   int ndim() const { return static_cast<int>(shape_.size()); }
   int64_t size(int dim) const;                   // negative dims count from the end
