@@ -145,6 +145,8 @@ const DepthwiseCase kDepthwiseCases[] = {
     {3, 2, 5, 6, 3, 3, 1, 2, false},    {2, 3, 4, 5, 3, 3, 1, 3, true},    {3, 2, 9, 8, 1, 1, 2, 0, true},
     {2, 3, 6, 7, 3, 5, 1, 1, true},     {3, 2, 10, 11, 3, 3, 3, 1, false}, {2, 6, 1, 40, 1, 3, 1, 1, true},
     {3, 4, 4, 4, 3, 3, 1, 1, false},    {3, 4, 7, 7, 3, 3, 2, 1, true},    {2, 3, 33, 35, 3, 3, 2, 1, true},
+    // Small outputs run with 16 channels in the vector lanes: more than one block, the last one partial.
+    {2, 21, 6, 5, 3, 3, 2, 1, true},    {3, 19, 4, 4, 3, 3, 1, 1, false},  {2, 35, 5, 5, 5, 5, 1, 2, true},
 };
 
 }  // namespace
@@ -169,7 +171,7 @@ TEST_CASE("depthwise conv2d forward, dx, dw and dbias equal the definition summe
 TEST_CASE("depthwise conv2d agrees with the same convolution run as a grouped one (groups = C/2)") {
   Random rng(24);
   for (const DepthwiseCase& c : {DepthwiseCase{3, 4, 9, 13, 3, 3, 2, 1, true}, DepthwiseCase{3, 6, 8, 19, 5, 5, 1, 2, true},
-                                 DepthwiseCase{2, 4, 32, 32, 3, 3, 1, 1, false}}) {
+                                 DepthwiseCase{2, 4, 32, 32, 3, 3, 1, 1, false}, DepthwiseCase{2, 34, 5, 5, 3, 3, 1, 1, true}}) {
     const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.C, 1, c.R, c.S}, rng, 0.5f);
     const Tensor b = random_tensor({c.C}, rng);
     const int64_t P = (c.H + 2 * c.pad - c.R) / c.stride + 1, Q = (c.W + 2 * c.pad - c.S) / c.stride + 1;
@@ -198,19 +200,21 @@ TEST_CASE("depthwise conv2d agrees with the same convolution run as a grouped on
 // number of threads.
 TEST_CASE("depthwise conv2d gradients are bit-identical with 1, 2 and 3 threads") {
   Random rng(25);
-  const DepthwiseCase c{7, 6, 15, 21, 3, 3, 2, 1, true};
-  const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.C, 1, c.R, c.S}, rng, 0.5f);
-  const Tensor b = random_tensor({c.C}, rng), dy = random_tensor({c.N, c.C, 8, 11}, rng);
   const int threads = num_threads();
-  set_num_threads(1);
-  const DepthwiseResult one = depthwise_on_tape(c, x, w, b, dy);
-  for (int t : {2, 3}) {
-    set_num_threads(t);
-    const DepthwiseResult many = depthwise_on_tape(c, x, w, b, dy);
-    for (auto [name, a, m] : {std::tuple{"y", one.y, many.y}, std::tuple{"dx", one.dx, many.dx},
-                              std::tuple{"dw", one.dw, many.dw}, std::tuple{"dbias", one.db, many.db}})
-      CHECK_MESSAGE(std::memcmp(a.data(), m.data(), a.numel() * sizeof(float)) == 0,
-                    "depthwise " << name << " with " << t << " threads differs from 1 thread");
+  for (const DepthwiseCase& c : {DepthwiseCase{7, 6, 15, 21, 3, 3, 2, 1, true}, DepthwiseCase{5, 20, 4, 4, 3, 3, 1, 1, true}}) {
+    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.C, 1, c.R, c.S}, rng, 0.5f);
+    const int64_t P = (c.H + 2 * c.pad - c.R) / c.stride + 1, Q = (c.W + 2 * c.pad - c.S) / c.stride + 1;
+    const Tensor b = random_tensor({c.C}, rng), dy = random_tensor({c.N, c.C, P, Q}, rng);
+    set_num_threads(1);
+    const DepthwiseResult one = depthwise_on_tape(c, x, w, b, dy);
+    for (int t : {2, 3}) {
+      set_num_threads(t);
+      const DepthwiseResult many = depthwise_on_tape(c, x, w, b, dy);
+      for (auto [name, a, m] : {std::tuple{"y", one.y, many.y}, std::tuple{"dx", one.dx, many.dx},
+                                std::tuple{"dw", one.dw, many.dw}, std::tuple{"dbias", one.db, many.db}})
+        CHECK_MESSAGE(std::memcmp(a.data(), m.data(), a.numel() * sizeof(float)) == 0,
+                      describe(c) << ": " << name << " with " << t << " threads differs from 1 thread");
+    }
   }
   set_num_threads(threads);
 }
