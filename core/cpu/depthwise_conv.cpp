@@ -34,13 +34,16 @@ constexpr int64_t kBlock = 16;
 
 int64_t round_up(int64_t n) { return (n + kBlock - 1) / kBlock * kBlock; }
 
-// kBlock floats in one value (a GCC/Clang vector extension; one zmm register with AVX-512, two ymm with
-// AVX2). Written out because GCC 12 vectorises the outer loop of the plain block-of-16 form, with
+// kBlock floats in one value (a GCC ≥ 12 / Clang vector extension; one zmm register with AVX-512, two
+// ymm with AVX2). Written out because GCC 12 vectorises the outer loop of the plain block-of-16 form, with
 // gathers, instead of the 16 lanes. Vec loads and stores need only float alignment and, unlike
 // memcpy, let the compiler keep offsets and weights in registers across the stores.
+// Without AVX-512, GCC and Clang warn that 64-byte vectors cross calls differently; Vec never leaves
+// this file, so the difference cannot matter.
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef float Vec __attribute__((vector_size(kBlock * sizeof(float)), aligned(alignof(float))));
 Vec load(const float* p) { return *reinterpret_cast<const Vec*>(p); }
-void store(float* p, Vec v) { *reinterpret_cast<Vec*>(p) = v; }
+void store(float* p, const Vec& v) { *reinterpret_cast<Vec*>(p) = v; }
 Vec load_aligned(const float* p) {   // p must be 64-byte aligned
   return *reinterpret_cast<const Vec*>(__builtin_assume_aligned(p, 64));
 }
@@ -50,7 +53,7 @@ Vec load_aligned(const float* p) {   // p must be 64-byte aligned
 typedef float Vec8 __attribute__((vector_size(8 * sizeof(float))));
 typedef float Vec4 __attribute__((vector_size(4 * sizeof(float))));
 typedef float Vec2 __attribute__((vector_size(2 * sizeof(float))));
-float lane_sum(Vec v) {
+float lane_sum(const Vec& v) {
   static_assert(kBlock == 16);
   const Vec8 v8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
                   __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -281,11 +284,11 @@ Tensor weights_in_lanes(const ConvShape& c, const Lanes& L, const Tensor& weight
 // Transposes the 16x16 matrix v[row][lane] in registers: swapping the off-diagonal blocks of 8, then of
 // 4 inside those, 2 and 1.
 template <int kStep, size_t... j>
-Vec low_half(Vec a, Vec b, std::index_sequence<j...>) {
+[[gnu::always_inline]] inline Vec low_half(const Vec& a, const Vec& b, std::index_sequence<j...>) {
   return __builtin_shufflevector(a, b, ((j & kStep) ? kLanes + j - kStep : j)...);
 }
 template <int kStep, size_t... j>
-Vec high_half(Vec a, Vec b, std::index_sequence<j...>) {
+[[gnu::always_inline]] inline Vec high_half(const Vec& a, const Vec& b, std::index_sequence<j...>) {
   return __builtin_shufflevector(a, b, ((j & kStep) ? kLanes + j : j + kStep)...);
 }
 template <int kStep>
@@ -361,7 +364,7 @@ void from_lanes(const float* in, int64_t lanes, int64_t rows, int64_t cols, int6
 
 // out[p·Q + q] = bias + Σ_k w[k]·in[(p·s·Wp + q·s) + offset[k]], 16 channels per vector
 template <int kTaps>
-void lanes_sum_n(const ConvShape& c, const Lanes& L, const float* in, const float* w, Vec bias, float* out) {
+void lanes_sum_n(const ConvShape& c, const Lanes& L, const float* in, const float* w, const Vec& bias, float* out) {
   const int64_t T = kTaps > 0 ? kTaps : L.T, s = c.stride;
   for (int64_t p = 0; p < c.P; ++p)
     for (int64_t q = 0; q < c.Q; ++q) {
