@@ -3,6 +3,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/kernels.h"
 #include "helpers.h"
 #include "layers/batch_norm.h"
 
@@ -163,6 +164,12 @@ TEST_CASE("depthwise conv2d forward, dx, dw and dbias equal the definition summe
     CHECK_CLOSE(describe(c) << ": dx", got.dx, expect.dx, 1e-5, 1e-5);
     CHECK_CLOSE(describe(c) << ": dw", got.dw, expect.dw, 1e-5, 1e-5);
     if (c.bias) CHECK_CLOSE(describe(c) << ": dbias", got.db, expect.db, 1e-5, 1e-5);
+    // The kernel overwrites dw and dbias, whatever they held.
+    const ConvShape shape{c.N, c.C, c.H, c.W, c.C, c.R, c.S, P, Q, c.stride, c.pad, static_cast<int>(c.C)};
+    Tensor dw = Tensor::full(w.shape(), 7.0f), db = Tensor::full({c.C}, -3.0f);
+    kernels(Device::cpu).conv2d_backward_weight(shape, dy, x, dw, db);
+    CHECK_CLOSE(describe(c) << ": dw over a filled tensor", dw, expect.dw, 1e-5, 1e-5);
+    CHECK_CLOSE(describe(c) << ": dbias over a filled tensor", db, expect.db, 1e-5, 1e-5);
   }
 }
 
