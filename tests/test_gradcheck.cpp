@@ -148,6 +148,8 @@ const DepthwiseCase kDepthwiseCases[] = {
     {3, 4, 4, 4, 3, 3, 1, 1, false},    {3, 4, 7, 7, 3, 3, 2, 1, true},    {2, 3, 33, 35, 3, 3, 2, 1, true},
     // Small outputs run with 16 channels in the vector lanes: more than one block, the last one partial.
     {2, 21, 6, 5, 3, 3, 2, 1, true},    {3, 19, 4, 4, 3, 3, 1, 1, false},  {2, 35, 5, 5, 5, 5, 1, 2, true},
+    // One channel: groups == C == K == 1 takes the depthwise path too.
+    {2, 1, 9, 7, 3, 3, 1, 1, true},     {3, 1, 5, 5, 3, 3, 2, 1, true},
 };
 
 }  // namespace
