@@ -110,9 +110,8 @@ bool real_range(int64_t pad, int64_t size, int64_t s, int64_t phase, int64_t& fi
 
 // to[k] = from[k] for k < count
 void copy(const float* __restrict from, float* __restrict to, int64_t count) {
-  int64_t k = 0;
-  for (; k + kBlock <= count; k += kBlock) store(to + k, load(from + k));
-  for (; k < count; ++k) to[k] = from[k];
+#pragma omp simd
+  for (int64_t k = 0; k < count; ++k) to[k] = from[k];
 }
 
 // The input plane into the packed layout; the padding is never written. Stride 2 splits each row into
