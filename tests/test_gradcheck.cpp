@@ -1,6 +1,9 @@
 // Finite-difference checks of every op's backward on the tape.
+#include <cstring>
 #include <sstream>
+#include <tuple>
 
+#include "core/kernels.h"
 #include "helpers.h"
 #include "layers/batch_norm.h"
 
@@ -70,6 +73,170 @@ TEST_CASE("conv2d forward equals the direct sum of its definition") {
     CHECK_CLOSE("conv2d " << c.R << "x" << c.R << " stride " << c.stride << " pad " << c.pad << " groups " << c.groups,
                 y, expect, 1e-5, 1e-5);
   }
+}
+
+// Depthwise convolution (groups == C == K) runs its own kernel (core/cpu/depthwise_conv.cpp). Every
+// output and gradient is checked against the definition summed in double, on sizes that are no
+// multiple of the vector width, odd heights at stride 2, pads 0 to 3, 5x5 and non-square kernels.
+namespace {
+
+struct DepthwiseCase {
+  int64_t N, C, H, W, R, S;
+  int stride, pad;
+  bool bias;
+};
+
+std::string describe(const DepthwiseCase& c) {
+  std::ostringstream out;
+  out << "depthwise " << c.R << "x" << c.S << " stride " << c.stride << " pad " << c.pad << " on [" << c.N << ", "
+      << c.C << ", " << c.H << ", " << c.W << "]" << (c.bias ? " with bias" : "");
+  return out.str();
+}
+
+struct DepthwiseResult {
+  Tensor y, dx, dw, db;
+};
+
+// The definition: y[n,c,p,q] = b[c] + Σ_(r,t) w[c,0,r,t]·x[n, c, p·stride − pad + r, q·stride − pad + t],
+// and its gradients for the upstream gradient dy, each summed in double.
+DepthwiseResult depthwise_reference(const DepthwiseCase& c, const Tensor& x, const Tensor& w, const Tensor& b,
+                                    const Tensor& dy) {
+  const int64_t P = (c.H + 2 * c.pad - c.R) / c.stride + 1, Q = (c.W + 2 * c.pad - c.S) / c.stride + 1;
+  std::vector<double> y(c.N * c.C * P * Q), dx(x.numel(), 0.0), dw(w.numel(), 0.0), db(c.C, 0.0);
+  for (int64_t n = 0; n < c.N; ++n)
+    for (int64_t ch = 0; ch < c.C; ++ch)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q) {
+          const int64_t out = ((n * c.C + ch) * P + p) * Q + q;
+          const double g = dy.data()[out];
+          double sum = c.bias ? b.data()[ch] : 0.0;
+          db[ch] += g;
+          for (int64_t r = 0; r < c.R; ++r)
+            for (int64_t t = 0; t < c.S; ++t) {
+              const int64_t h = p * c.stride - c.pad + r, v = q * c.stride - c.pad + t;
+              if (h < 0 || h >= c.H || v < 0 || v >= c.W) continue;
+              const int64_t in = ((n * c.C + ch) * c.H + h) * c.W + v, tap = (ch * c.R + r) * c.S + t;
+              sum += double(x.data()[in]) * w.data()[tap];
+              dx[in] += g * w.data()[tap];
+              dw[tap] += g * x.data()[in];
+            }
+          y[out] = sum;
+        }
+  auto tensor = [](Shape shape, const std::vector<double>& v) {
+    Tensor t = Tensor::empty(std::move(shape));
+    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = static_cast<float>(v[i]);
+    return t;
+  };
+  return {tensor({c.N, c.C, P, Q}, y), tensor(x.shape(), dx), tensor(w.shape(), dw), tensor({c.C}, db)};
+}
+
+// Forward and backward through the tape, seeded with dy.
+DepthwiseResult depthwise_on_tape(const DepthwiseCase& c, const Tensor& x, const Tensor& w, const Tensor& b,
+                                  const Tensor& dy) {
+  Var xv(x.clone(), true), wv(w.clone(), true), bv = c.bias ? Var(b.clone(), true) : Var();
+  Var y = ops::conv2d(xv, wv, bv, c.stride, c.pad, static_cast<int>(c.C));
+  const Tensor value = y.value().clone();
+  backward(y, dy);
+  return {value, xv.grad(), wv.grad(), c.bias ? bv.grad() : Tensor()};
+}
+
+const DepthwiseCase kDepthwiseCases[] = {
+    {3, 5, 7, 11, 3, 3, 1, 1, true},    {3, 4, 9, 13, 3, 3, 2, 1, false},  {3, 3, 8, 19, 5, 5, 1, 2, true},
+    {3, 4, 11, 9, 5, 5, 2, 2, false},   {3, 2, 6, 17, 3, 3, 1, 0, true},   {3, 3, 7, 7, 3, 3, 2, 0, true},
+    {3, 2, 5, 6, 3, 3, 1, 2, false},    {2, 3, 4, 5, 3, 3, 1, 3, true},    {3, 2, 9, 8, 1, 1, 2, 0, true},
+    {2, 3, 6, 7, 3, 5, 1, 1, true},     {3, 2, 10, 11, 3, 3, 3, 1, false}, {2, 6, 1, 40, 1, 3, 1, 1, true},
+    {3, 4, 4, 4, 3, 3, 1, 1, false},    {3, 4, 7, 7, 3, 3, 2, 1, true},    {2, 3, 33, 35, 3, 3, 2, 1, true},
+    // Small outputs run with 16 channels in the vector lanes: more than one block, the last one partial.
+    {2, 21, 6, 5, 3, 3, 2, 1, true},    {3, 19, 4, 4, 3, 3, 1, 1, false},  {2, 35, 5, 5, 5, 5, 1, 2, true},
+    // One channel: groups == C == K == 1 takes the depthwise path too.
+    {2, 1, 9, 7, 3, 3, 1, 1, true},     {3, 1, 5, 5, 3, 3, 2, 1, true},
+};
+
+}  // namespace
+
+TEST_CASE("depthwise conv2d forward, dx, dw and dbias equal the definition summed in double") {
+  Random rng(23);
+  for (const DepthwiseCase& c : kDepthwiseCases) {
+    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.C, 1, c.R, c.S}, rng, 0.5f);
+    const Tensor b = random_tensor({c.C}, rng);
+    const int64_t P = (c.H + 2 * c.pad - c.R) / c.stride + 1, Q = (c.W + 2 * c.pad - c.S) / c.stride + 1;
+    const Tensor dy = random_tensor({c.N, c.C, P, Q}, rng);
+    const DepthwiseResult expect = depthwise_reference(c, x, w, b, dy), got = depthwise_on_tape(c, x, w, b, dy);
+    CHECK_CLOSE(describe(c) << ": y", got.y, expect.y, 1e-5, 1e-5);
+    CHECK_CLOSE(describe(c) << ": dx", got.dx, expect.dx, 1e-5, 1e-5);
+    CHECK_CLOSE(describe(c) << ": dw", got.dw, expect.dw, 1e-5, 1e-5);
+    if (c.bias) CHECK_CLOSE(describe(c) << ": dbias", got.db, expect.db, 1e-5, 1e-5);
+    // The kernel overwrites dw and dbias, whatever they held.
+    const ConvShape shape{c.N, c.C, c.H, c.W, c.C, c.R, c.S, P, Q, c.stride, c.pad, static_cast<int>(c.C)};
+    Tensor dw = Tensor::full(w.shape(), 7.0f), db = Tensor::full({c.C}, -3.0f);
+    kernels(Device::cpu).conv2d_backward_weight(shape, dy, x, dw, db);
+    CHECK_CLOSE(describe(c) << ": dw over a filled tensor", dw, expect.dw, 1e-5, 1e-5);
+    CHECK_CLOSE(describe(c) << ": dbias over a filled tensor", db, expect.db, 1e-5, 1e-5);
+  }
+}
+
+// A depthwise convolution is also a grouped one with two channels per group whose off-diagonal
+// weights are zero: the generic im2col path (groups = C/2) must give the same numbers.
+TEST_CASE("depthwise conv2d agrees with the same convolution run as a grouped one (groups = C/2)") {
+  Random rng(24);
+  for (const DepthwiseCase& c : {DepthwiseCase{3, 4, 9, 13, 3, 3, 2, 1, true}, DepthwiseCase{3, 6, 8, 19, 5, 5, 1, 2, true},
+                                 DepthwiseCase{2, 4, 32, 32, 3, 3, 1, 1, false}, DepthwiseCase{2, 34, 5, 5, 3, 3, 1, 1, true}}) {
+    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.C, 1, c.R, c.S}, rng, 0.5f);
+    const Tensor b = random_tensor({c.C}, rng);
+    const int64_t P = (c.H + 2 * c.pad - c.R) / c.stride + 1, Q = (c.W + 2 * c.pad - c.S) / c.stride + 1;
+    const Tensor dy = random_tensor({c.N, c.C, P, Q}, rng);
+    const DepthwiseResult got = depthwise_on_tape(c, x, w, b, dy);
+    // Channel k's filter sits at position k mod 2 of its group's two input channels.
+    Tensor wide = Tensor::zeros({c.C, 2, c.R, c.S});
+    const int64_t RS = c.R * c.S;
+    for (int64_t k = 0; k < c.C; ++k)
+      std::copy(w.data() + k * RS, w.data() + (k + 1) * RS, wide.data() + (k * 2 + k % 2) * RS);
+    Var xv(x.clone(), true), wv(wide, true), bv = c.bias ? Var(b.clone(), true) : Var();
+    Var y = ops::conv2d(xv, wv, bv, c.stride, c.pad, static_cast<int>(c.C / 2));
+    CHECK_CLOSE(describe(c) << ": y against groups C/2", got.y, y.value(), 1e-5, 1e-5);
+    backward(y, dy);
+    Tensor diagonal = Tensor::empty(w.shape());
+    for (int64_t k = 0; k < c.C; ++k)
+      std::copy(wv.grad().data() + (k * 2 + k % 2) * RS, wv.grad().data() + (k * 2 + k % 2 + 1) * RS,
+                diagonal.data() + k * RS);
+    CHECK_CLOSE(describe(c) << ": dx against groups C/2", got.dx, xv.grad(), 1e-5, 1e-5);
+    CHECK_CLOSE(describe(c) << ": dw against groups C/2", got.dw, diagonal, 1e-5, 1e-5);
+    if (c.bias) CHECK_CLOSE(describe(c) << ": dbias against groups C/2", got.db, bv.grad(), 1e-5, 1e-5);
+  }
+}
+
+// dw and dbias are summed per plane, then over samples in a fixed order: the same bits whatever the
+// number of threads.
+TEST_CASE("depthwise conv2d gradients are bit-identical with 1, 2 and 3 threads") {
+  Random rng(25);
+  const int threads = num_threads();
+  for (const DepthwiseCase& c : {DepthwiseCase{7, 6, 15, 21, 3, 3, 2, 1, true}, DepthwiseCase{5, 20, 4, 4, 3, 3, 1, 1, true}}) {
+    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.C, 1, c.R, c.S}, rng, 0.5f);
+    const int64_t P = (c.H + 2 * c.pad - c.R) / c.stride + 1, Q = (c.W + 2 * c.pad - c.S) / c.stride + 1;
+    const Tensor b = random_tensor({c.C}, rng), dy = random_tensor({c.N, c.C, P, Q}, rng);
+    set_num_threads(1);
+    const DepthwiseResult one = depthwise_on_tape(c, x, w, b, dy);
+    for (int t : {2, 3}) {
+      set_num_threads(t);
+      const DepthwiseResult many = depthwise_on_tape(c, x, w, b, dy);
+      for (auto [name, a, m] : {std::tuple{"y", one.y, many.y}, std::tuple{"dx", one.dx, many.dx},
+                                std::tuple{"dw", one.dw, many.dw}, std::tuple{"dbias", one.db, many.db}})
+        CHECK_MESSAGE(std::memcmp(a.data(), m.data(), a.numel() * sizeof(float)) == 0,
+                      describe(c) << ": " << name << " with " << t << " threads differs from 1 thread");
+    }
+  }
+  set_num_threads(threads);
+}
+
+TEST_CASE("depthwise conv2d gradients match finite differences (3x3 stride 2, 5x5 stride 1, bias)") {
+  Random rng(26);
+  Var x(random_tensor({3, 2, 7, 9}, rng), true);
+  Var w3(random_tensor({2, 1, 3, 3}, rng, 0.5f), true), b(random_tensor({2}, rng), true);
+  gradcheck("depthwise 3x3 stride 2 pad 1", {x, w3, b},
+            [](std::vector<Var>& v) { return ops::conv2d(v[0], v[1], v[2], 2, 1, 2); });
+  Var w5(random_tensor({2, 1, 5, 5}, rng, 0.3f), true);
+  gradcheck("depthwise 5x5 stride 1 pad 2", {x, w5, b},
+            [](std::vector<Var>& v) { return ops::conv2d(v[0], v[1], v[2], 1, 2, 2); });
 }
 
 TEST_CASE("batch_norm gradients match finite differences in training and evaluation mode") {

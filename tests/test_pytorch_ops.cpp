@@ -47,6 +47,23 @@ TEST_CASE("conv2d matches PyTorch: forward, input, weight and bias gradients") {
   CHECK_CLOSE("conv1x1 dw", w1.grad(), F("conv1x1.dw"), 1e-5, 1e-5);
 }
 
+TEST_CASE("depthwise conv2d matches PyTorch: stride 1 and 2, 3x3 and 5x5, with and without bias") {
+  struct Case {
+    std::string name;
+    int stride, pad;
+    bool bias;
+  };
+  for (const Case& c : {Case{"dwconv", 1, 1, true}, Case{"dwconv_s2", 2, 1, false}, Case{"dwconv5", 2, 2, true}}) {
+    Var x(F(c.name + ".x"), true), w(F(c.name + ".w"), true), b = c.bias ? Var(F(c.name + ".b"), true) : Var();
+    Var y = ops::conv2d(x, w, b, c.stride, c.pad, static_cast<int>(x.size(1)));
+    CHECK_CLOSE(c.name << " y", y.value(), F(c.name + ".y"), 1e-5, 1e-5);
+    backprop(y, F(c.name + ".dy"));
+    CHECK_CLOSE(c.name << " dx", x.grad(), F(c.name + ".dx"), 1e-5, 1e-5);
+    CHECK_CLOSE(c.name << " dw", w.grad(), F(c.name + ".dw"), 1e-5, 1e-5);
+    if (c.bias) CHECK_CLOSE(c.name << " db", b.grad(), F(c.name + ".db"), 1e-5, 1e-5);
+  }
+}
+
 TEST_CASE("batch_norm matches PyTorch in training (with running stats) and evaluation") {
   Var x(F("bn.x"), true), g(F("bn.weight"), true), b(F("bn.bias"), true);
   Tensor rm = F("bn.running_mean_in"), rv = F("bn.running_var_in");

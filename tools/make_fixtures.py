@@ -2,6 +2,7 @@
 """Generate actlab's PyTorch test fixtures under tests/fixtures/ (independent references, SPEC 8).
 
 Re-run from the repository root with:   python3 tools/make_fixtures.py
+(`--only ops` rewrites tests/fixtures/ops.safetensors alone.)
 The output is deterministic (fixed seeds, one thread, float32 on CPU, gzip with mtime 0). Every module here
 is written from SPEC.md (ResNet-20 in tools/torch_models.py), never from actlab code.
 
@@ -11,6 +12,10 @@ tests/fixtures/ops.safetensors — single ops: inputs, output, a random upstream
   gradients.
   conv.{x[2,4,7,7], w[6,2,3,3], b[6]}, groups=2, stride 2, pad 1 -> conv.{y, dy, dx, dw, db}
   conv1x1.{x[2,5,4,4], w[3,5,1,1]}, no bias, stride 1, pad 0 -> conv1x1.{y, dy, dx, dw}
+  depthwise convolutions (groups = C, one filter per channel), each -> <name>.{y, dy, dx, dw} (+ db):
+    dwconv.{x[3,5,9,11], w[5,1,3,3], b[5]}, stride 1, pad 1;
+    dwconv_s2.{x[3,4,9,7], w[4,1,3,3]}, no bias, stride 2, pad 1;
+    dwconv5.{x[2,3,8,10], w[3,1,5,5], b[3]}, stride 2, pad 2
   bn.{x[4,3,5,5], weight[3], bias[3], running_mean_in[3], running_var_in[3]}, momentum 0.1, eps 1e-5,
     training mode -> bn.{y, running_mean_out, running_var_out (unbiased), dy, dx, dweight, dbias};
     eval mode with the *_in statistics -> bn.y_eval
@@ -106,6 +111,24 @@ def make_ops():
     y.backward(dy)
     out.update({"conv1x1.x": x, "conv1x1.w": w, "conv1x1.y": y, "conv1x1.dy": dy,
                 "conv1x1.dx": xg.grad, "conv1x1.dw": wg.grad})
+
+    # Depthwise convolutions (MobileNetV2's): odd sizes, stride 1 and 2, 3x3 and 5x5.
+    for name, seed, xshape, k, stride, pad, bias in (("dwconv", 7, (3, 5, 9, 11), 3, 1, 1, True),
+                                                     ("dwconv_s2", 8, (3, 4, 9, 7), 3, 2, 1, False),
+                                                     ("dwconv5", 9, (2, 3, 8, 10), 5, 2, 2, True)):
+        torch.manual_seed(seed)
+        c = xshape[1]
+        x, w = torch.randn(*xshape), torch.randn(c, 1, k, k) * 0.5
+        b = torch.randn(c) if bias else None
+        xg, wg = leaf(x), leaf(w)
+        bg = leaf(b) if bias else None
+        y = F.conv2d(xg, wg, bg, stride=stride, padding=pad, groups=c)
+        dy = torch.randn_like(y)
+        y.backward(dy)
+        out.update({f"{name}.x": x, f"{name}.w": w, f"{name}.y": y, f"{name}.dy": dy,
+                    f"{name}.dx": xg.grad, f"{name}.dw": wg.grad})
+        if bias:
+            out.update({f"{name}.b": b, f"{name}.db": bg.grad})
 
     # BatchNorm, training mode (batch statistics, running stats updated with unbiased variance),
     # then eval mode with the incoming running statistics.
@@ -320,6 +343,8 @@ def main():
     os.makedirs(FIXTURES, exist_ok=True)
 
     save(make_ops(), os.path.join(FIXTURES, "ops.safetensors"))
+    if sys.argv[1:] == ["--only", "ops"]:
+        return
 
     model = make_resnet20_init()
     save(model.state_dict(), os.path.join(FIXTURES, "resnet20_init.safetensors"))

@@ -1,6 +1,7 @@
 // 2-D convolution on the CPU: im2col + OpenBLAS GEMM per sample and group,
 // 1×1 stride-1 convolutions straight to GEMM, width-keeping stride-1 ones
-// through whole-plane shifts. Samples run in parallel (one
+// through whole-plane shifts; depthwise ones (groups == C == K) go to
+// depthwise_conv.cpp. Samples run in parallel (one
 // single-threaded GEMM per thread); weight gradients are summed per thread and
 // reduced in thread order, so a fixed thread count gives bit-identical results.
 #include <omp.h>
@@ -166,6 +167,7 @@ struct Scratch {
 }  // namespace
 
 void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  if (is_depthwise(s)) return depthwise_conv2d_forward(s, x, w, bias, y);
   const int64_t G = s.groups, Cg = s.C / G, Kg = s.K / G, PQ = s.P * s.Q, CRS = Cg * s.R * s.S;
   const bool pointwise = is_pointwise(s);
   const int threads = omp_get_max_threads();
@@ -199,6 +201,7 @@ void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const 
 }
 
 void conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  if (is_depthwise(s)) return depthwise_conv2d_backward_input(s, dy, w, dx);
   const int64_t G = s.groups, Cg = s.C / G, Kg = s.K / G, PQ = s.P * s.Q, CRS = Cg * s.R * s.S;
   const bool pointwise = is_pointwise(s);
   const int threads = omp_get_max_threads();
@@ -225,6 +228,7 @@ void conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w
 }
 
 void conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
+  if (is_depthwise(s)) return depthwise_conv2d_backward_weight(s, dy, x, dw, dbias);
   const int64_t G = s.groups, Cg = s.C / G, Kg = s.K / G, PQ = s.P * s.Q, CRS = Cg * s.R * s.S;
   const bool pointwise = is_pointwise(s);
   const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(s.N, 1)));

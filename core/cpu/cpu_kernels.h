@@ -9,6 +9,13 @@ void conv2d_forward(const ConvShape&, const Tensor& x, const Tensor& w, const Te
 void conv2d_backward_input(const ConvShape&, const Tensor& dy, const Tensor& w, Tensor& dx);
 void conv2d_backward_weight(const ConvShape&, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias);
 
+// Depthwise convolution (groups == C == K), which the three conv2d kernels hand to depthwise_conv.cpp.
+bool is_depthwise(const ConvShape&);
+void depthwise_conv2d_forward(const ConvShape&, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
+void depthwise_conv2d_backward_input(const ConvShape&, const Tensor& dy, const Tensor& w, Tensor& dx);
+void depthwise_conv2d_backward_weight(const ConvShape&, const Tensor& dy, const Tensor& x, Tensor& dw,
+                                      Tensor& dbias);
+
 void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                       Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,
                       Tensor& save_invstd);
