@@ -4,6 +4,9 @@
 # each, interleaved; prints per shape the medians (with min-max over processes), PyTorch/actlab and
 # the bandwidth each reaches on the bytes a step must move, 3·(|x| + |y|).
 #   bash bench/compare_conv.sh [THREADS=2] [REPEATS=3] [REPS=10] [SET=all|cifar|imagenet]
+# On a shared machine, run it with OMP_WAIT_POLICY=passive (both frameworks read it): with libgomp's
+# default spin-then-yield barriers a competing process turns every parallel region into a wait for a
+# scheduler slice (the times then come out in steps of 32 ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}; repeats=${2:-3}; reps=${3:-10}; set=${4:-all}

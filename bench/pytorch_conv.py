@@ -36,8 +36,9 @@ def main():
     x = torch.randn(n, c, h, w_, requires_grad=True)
     w = (torch.randn(c, c // groups, a.kernel, a.kernel) * 0.3).requires_grad_(True)
     with torch.no_grad():
-        pq = F.conv2d(x[:1], w, None, a.stride, pad, 1, groups).shape[2:].numel()
-    dy = torch.randn(n, c, *F.conv2d(x[:1].detach(), w.detach(), None, a.stride, pad, 1, groups).shape[2:])
+        pq_shape = F.conv2d(x[:1], w, None, a.stride, pad, 1, groups).shape[2:]
+    pq = pq_shape.numel()
+    dy = torch.randn(n, c, *pq_shape)
     forward_ms, step_ms = [], []
     for r in range(a.warmup + a.reps):
         x.grad = None

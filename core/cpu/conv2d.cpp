@@ -1,9 +1,9 @@
 // 2-D convolution on the CPU: im2col + OpenBLAS GEMM per sample and group,
 // 1×1 stride-1 convolutions straight to GEMM, width-keeping stride-1 ones
-// through whole-plane shifts; depthwise ones (groups == C == K) go to
-// depthwise_conv.cpp. Samples run in parallel (one
-// single-threaded GEMM per thread); weight gradients are summed per thread and
-// reduced in thread order, so a fixed thread count gives bit-identical results.
+// through whole-plane shifts. Depthwise ones (groups == C == K) go to their own
+// kernel, depthwise_conv.cpp. Samples run in parallel (one single-threaded GEMM
+// per thread); weight gradients are summed per thread and reduced in thread
+// order, so a fixed thread count gives bit-identical results.
 #include <omp.h>
 
 #include <algorithm>
