@@ -81,43 +81,51 @@ std::vector<Var> DyRelu::operands(const Var& x) {
 
 namespace {
 
-// Backward for K = 2, one pass per sample: for each channel in order, dx, the
-// plane's four coefficient sums (float within a chunk, double across chunks)
-// and, for dyrelu-c, ∂L/∂π[n, hw] += dy·max(line 1, line 2), accumulated over
-// the channels in order. Samples in parallel; every sum in a fixed order.
+// One plane of the K = 2 backward: dx, the four coefficient sums (float
+// within a chunk, double across chunks) and, with attention (dyrelu-c),
+// dpi += dy·max(line 1, line 2). Ties go to the first line, as winner().
+template <bool kAttention>
+void two_lines_plane(const float* xp, const float* gp, const float* p, const float* coef, int64_t HW, float* out,
+                     double* acc, float* dp) {
+  const float a1 = coef[0], a2 = coef[1], b1 = coef[2], b2 = coef[3];
+  for (int64_t begin = 0; begin < HW; begin += cpu::kChunk) {
+    const int64_t end = std::min(HW, begin + cpu::kChunk);
+    float sa1 = 0.0f, sa2 = 0.0f, sb1 = 0.0f, sb2 = 0.0f;
+#pragma omp simd reduction(+ : sa1, sa2, sb1, sb2)
+    for (int64_t i = begin; i < end; ++i) {
+      const float xi = xp[i];
+      const float gi = kAttention ? gp[i] * p[i] : gp[i];
+      const float v1 = a1 * xi + b1, v2 = a2 * xi + b2;
+      const bool second = v2 > v1;
+      out[i] = gi * (second ? a2 : a1);
+      sa1 += second ? 0.0f : gi * xi;
+      sa2 += second ? gi * xi : 0.0f;
+      sb1 += second ? 0.0f : gi;
+      sb2 += second ? gi : 0.0f;
+      if constexpr (kAttention) dp[i] += gp[i] * (second ? v2 : v1);
+    }
+    acc[0] += sa1, acc[1] += sa2, acc[2] += sb1, acc[3] += sb2;
+  }
+}
+
+// Backward for K = 2, samples in parallel; within a sample the channels in
+// order, so ∂L/∂π (dyrelu-c) is summed over channels in a fixed order in the
+// same pass.
 void backward_two_lines(const float* in, const float* g, const float* coefs, bool shared, const float* pi,
                         int64_t N, int64_t C, int64_t HW, float* dx, double* partial, float* dpi) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
-    const float* p = pi ? pi + n * HW : nullptr;
     float* dp = dpi ? dpi + n * HW : nullptr;
     if (dp) std::fill(dp, dp + HW, 0.0f);
     for (int64_t c = 0; c < C; ++c) {
       const int64_t plane = n * C + c;
       const float* coef = coefs + (n * (shared ? 1 : C) + (shared ? 0 : c)) * 4;
-      const float a1 = coef[0], a2 = coef[1], b1 = coef[2], b2 = coef[3];
-      double* acc = partial + plane * 4;
-      for (int64_t begin = 0; begin < HW; begin += cpu::kChunk) {
-        const int64_t end = std::min(HW, begin + cpu::kChunk);
-        const float* xp = in + plane * HW;
-        const float* gp = g + plane * HW;
-        float* out = dx + plane * HW;
-        float sa1 = 0.0f, sa2 = 0.0f, sb1 = 0.0f, sb2 = 0.0f;
-#pragma omp simd reduction(+ : sa1, sa2, sb1, sb2)
-        for (int64_t i = begin; i < end; ++i) {
-          const float xi = xp[i];
-          const float gi = p ? gp[i] * p[i] : gp[i];
-          const float v1 = a1 * xi + b1, v2 = a2 * xi + b2;
-          const bool second = v2 > v1;   // ties go to the first line, as winner()
-          out[i] = gi * (second ? a2 : a1);
-          sa1 += second ? 0.0f : gi * xi;
-          sa2 += second ? gi * xi : 0.0f;
-          sb1 += second ? 0.0f : gi;
-          sb2 += second ? gi : 0.0f;
-          if (dp) dp[i] += gp[i] * (second ? v2 : v1);
-        }
-        acc[0] += sa1, acc[1] += sa2, acc[2] += sb1, acc[3] += sb2;
-      }
+      if (pi)
+        two_lines_plane<true>(in + plane * HW, g + plane * HW, pi + n * HW, coef, HW, dx + plane * HW,
+                              partial + plane * 4, dp);
+      else
+        two_lines_plane<false>(in + plane * HW, g + plane * HW, nullptr, coef, HW, dx + plane * HW,
+                               partial + plane * 4, nullptr);
     }
   }
 }

@@ -108,7 +108,9 @@ void unary_forward(UnaryOp op, const Tensor& x, Tensor& y) {
   const float* in = x.data();
   float* out = y.data();
   const int64_t n = x.numel();
-  with_op(op, [&](auto tag) {
+  // Pointers captured by value: captured by reference, they would be reloaded
+  // (by gathers) on every iteration, as the stores might change them.
+  with_op(op, [=](auto tag) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
     for (int64_t i = 0; i < n; ++i) out[i] = apply(tag.value, in[i]);
   });
@@ -120,7 +122,7 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& 
   const float* g = dy.data();
   float* out = dx.data();
   const int64_t n = x.numel();
-  with_op(op, [&](auto tag) {
+  with_op(op, [=](auto tag) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
     for (int64_t i = 0; i < n; ++i) out[i] = g[i] * derivative(tag.value, xd[i], yd[i]);
   });
@@ -132,7 +134,7 @@ void binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) 
   float* od = out.data();
   const int64_t n = out.numel();
   if (a.shape() == b.shape()) {
-    with_op(op, [&](auto tag) {
+    with_op(op, [=](auto tag) {   // by value: see unary_forward
 #pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
       for (int64_t i = 0; i < n; ++i) od[i] = combine(tag.value, ad[i], bd[i]);
     });
@@ -146,7 +148,7 @@ void binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) 
   const int64_t rows = inner ? n / inner : 0;
   with_op(op, [&](auto tag) {
     constexpr BinaryOp k = decltype(tag)::value;
-    auto row = [&](int64_t o, int64_t ia, int64_t ib, int64_t count, int64_t da, int64_t db) {
+    auto row = [=](int64_t o, int64_t ia, int64_t ib, int64_t count, int64_t da, int64_t db) {
       float* r = od + o;
       const float *pa = ad + ia, *pb = bd + ib;
       if (da == 1 && db == 1) {
