@@ -1,8 +1,8 @@
 // The ACON family's fused CPU kernels and composed references (see acon.h).
 // Forward: one pass, (sample, channel) planes in parallel. Backward: one pass
-// computing dx and the parameter gradients together; per-channel parameters:
-// channels in parallel, Meta-ACON's per-sample β: planes in parallel; every
-// sum in a fixed order, so the result does not depend on the thread count.
+// computing dx and the parameter gradients together, planes in parallel;
+// every sum in a fixed order, so the result does not depend on the thread
+// count.
 #include "activations/acon.h"
 
 #include <algorithm>
@@ -41,50 +41,62 @@ float* wanted(std::vector<Tensor>& grads, int index) {
   return index >= 0 && grads[index].defined() ? grads[index].data() : nullptr;
 }
 
-// Backward when A, B and β are all per channel (Swish, ACON-A/B/C): each
-// thread takes whole channels and sums over their N planes in kLanes float
-// lanes, added into double lanes once per chunk, with one horizontal sum per
-// channel. On 8×8 planes the per-plane horizontal sums of the general path cost
-// as much as the arithmetic. The order is fixed per channel: bit-identical for
-// any thread count.
+// Backward when A, B and β are all per channel (Swish, ACON-A/B/C): planes in
+// memory order (a stream the prefetcher follows), each plane's sums kept as
+// kLanes float lanes in a buffer instead of being reduced horizontally (on
+// 8×8 planes that reduction costs as much as the arithmetic), then per
+// channel the lanes of its N planes summed in double in a fixed order:
+// bit-identical for any thread count.
 void backward_per_channel(const AconOperands& o, const float* x, const float* g, float* dx, float* da, float* db,
                           float* dbeta, int64_t N, int64_t C, int64_t HW) {
   constexpr int kLanes = 16;
+  thread_local std::vector<float> buffer;   // the calling thread's, reused; workers write through the pointer
+  buffer.resize(N * C * 3 * kLanes);
+  float* lanes = buffer.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t plane = 0; plane < N * C; ++plane) {
+    const int64_t c = plane % C;
+    const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f, beta = o.beta[c];
+    float* lane_a = lanes + plane * 3 * kLanes;
+    float* lane_b = lane_a + kLanes;
+    float* lane_beta = lane_b + kLanes;
+    for (int l = 0; l < kLanes; ++l) lane_a[l] = lane_b[l] = lane_beta[l] = 0.0f;
+    float e[cpu::kChunk];
+    for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
+      const int64_t m = std::min(cpu::kChunk, end - begin);
+      const float* xp = x + begin;
+      const float* gp = g + begin;
+      float* dp = dx + begin;
+#pragma omp simd
+      for (int64_t i = 0; i < m; ++i) e[i] = -beta * (a - b) * xp[i];
+      cpu::vexp(e, e, m);
+      for (int64_t i0 = 0; i0 < m; i0 += kLanes) {
+        const int64_t width = std::min<int64_t>(kLanes, m - i0);
+#pragma omp simd
+        for (int64_t l = 0; l < width; ++l) {
+          const int64_t i = i0 + l;
+          const float d = (a - b) * xp[i];
+          const float s = 1.0f / (1.0f + e[i]);
+          const float ds = s * (1.0f - s);
+          const float inner = s + beta * d * ds;
+          dp[i] = gp[i] * ((a - b) * inner + b);
+          lane_a[l] += gp[i] * xp[i] * inner;
+          lane_b[l] += gp[i] * (xp[i] - xp[i] * inner);
+          lane_beta[l] += gp[i] * d * d * ds;
+        }
+      }
+    }
+  }
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < C; ++c) {
-    const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f, beta = o.beta[c];
     double sum_a[kLanes] = {}, sum_b[kLanes] = {}, sum_beta[kLanes] = {};
-    float e[cpu::kChunk];
     for (int64_t n = 0; n < N; ++n) {
-      for (int64_t begin = (n * C + c) * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
-        const int64_t m = std::min(cpu::kChunk, end - begin);
-        const float* xp = x + begin;
-        const float* gp = g + begin;
-        float* dp = dx + begin;
+      const float* lane = lanes + (n * C + c) * 3 * kLanes;
 #pragma omp simd
-        for (int64_t i = 0; i < m; ++i) e[i] = -beta * (a - b) * xp[i];
-        cpu::vexp(e, e, m);
-        float lane_a[kLanes] = {}, lane_b[kLanes] = {}, lane_beta[kLanes] = {};
-        for (int64_t i0 = 0; i0 < m; i0 += kLanes) {
-          const int64_t width = std::min<int64_t>(kLanes, m - i0);
-#pragma omp simd
-          for (int64_t l = 0; l < width; ++l) {
-            const int64_t i = i0 + l;
-            const float d = (a - b) * xp[i];
-            const float s = 1.0f / (1.0f + e[i]);
-            const float ds = s * (1.0f - s);
-            const float inner = s + beta * d * ds;
-            dp[i] = gp[i] * ((a - b) * inner + b);
-            lane_a[l] += gp[i] * xp[i] * inner;
-            lane_b[l] += gp[i] * (xp[i] - xp[i] * inner);
-            lane_beta[l] += gp[i] * d * d * ds;
-          }
-        }
-        for (int l = 0; l < kLanes; ++l) {
-          sum_a[l] += lane_a[l];
-          sum_b[l] += lane_b[l];
-          sum_beta[l] += lane_beta[l];
-        }
+      for (int l = 0; l < kLanes; ++l) {
+        sum_a[l] += lane[l];
+        sum_b[l] += lane[kLanes + l];
+        sum_beta[l] += lane[2 * kLanes + l];
       }
     }
     double ta = 0.0, tb = 0.0, tbeta = 0.0;
@@ -94,7 +106,6 @@ void backward_per_channel(const AconOperands& o, const float* x, const float* g,
     if (dbeta) dbeta[c] = static_cast<float>(tbeta);
   }
 }
-
 
 }  // namespace
 
@@ -195,8 +206,7 @@ void Acon::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
   const float* in = x.data();
   const float* g = dy.data();
   float* out = dx.data();
-  if (mode == BetaMode::channel && C >= 2 * num_threads())
-    return backward_per_channel(o, in, g, out, da, db, dbeta, N, C, HW);
+  if (mode == BetaMode::channel) return backward_per_channel(o, in, g, out, da, db, dbeta, N, C, HW);
   // Meta-ACON's per-sample β: sums per (sample, channel) plane, then across planes in a fixed order.
   // (The calling thread's buffer, reused from step to step; workers write
   // through the pointer.)
