@@ -6,6 +6,7 @@
 #include "activations/acon.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "activations/channel_math.h"
 #include "activations/cuda_twins.h"
@@ -47,8 +48,11 @@ float* wanted(std::vector<Tensor>& grads, int index) {
 // 8×8 planes that reduction costs as much as the arithmetic), then per
 // channel the lanes of its N planes summed in double in a fixed order:
 // bit-identical for any thread count.
-void backward_per_channel(const AconOperands& o, const float* x, const float* g, float* dx, float* da, float* db,
-                          float* dbeta, int64_t N, int64_t C, int64_t HW) {
+// With B = 0 (Swish, ACON-A) and y given, σ(β·x) = y/x is read from the
+// saved output instead of a second exp (|x| < 1e-30 takes σ(0) = 1/2); the
+// output is kept anyway as the next layer's input.
+void backward_per_channel(const AconOperands& o, const float* x, const float* y, const float* g, float* dx,
+                          float* da, float* db, float* dbeta, int64_t N, int64_t C, int64_t HW) {
   constexpr int kLanes = 16;
   thread_local std::vector<float> buffer;   // the calling thread's, reused; workers write through the pointer
   buffer.resize(N * C * 3 * kLanes);
@@ -67,16 +71,24 @@ void backward_per_channel(const AconOperands& o, const float* x, const float* g,
       const float* xp = x + begin;
       const float* gp = g + begin;
       float* dp = dx + begin;
+      if (y) {
+        const float* yp = y + begin;
 #pragma omp simd
-      for (int64_t i = 0; i < m; ++i) e[i] = -beta * (a - b) * xp[i];
-      cpu::vexp(e, e, m);
+        for (int64_t i = 0; i < m; ++i) e[i] = std::fabs(xp[i]) < 1e-30f ? 0.5f : yp[i] / xp[i];
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < m; ++i) e[i] = -beta * (a - b) * xp[i];
+        cpu::vexp(e, e, m);
+#pragma omp simd
+        for (int64_t i = 0; i < m; ++i) e[i] = 1.0f / (1.0f + e[i]);
+      }
       for (int64_t i0 = 0; i0 < m; i0 += kLanes) {
         const int64_t width = std::min<int64_t>(kLanes, m - i0);
 #pragma omp simd
         for (int64_t l = 0; l < width; ++l) {
           const int64_t i = i0 + l;
           const float d = (a - b) * xp[i];
-          const float s = 1.0f / (1.0f + e[i]);
+          const float s = e[i];   // σ(β·d)
           const float ds = s * (1.0f - s);
           const float inner = s + beta * d * ds;
           dp[i] = gp[i] * ((a - b) * inner + b);
@@ -192,7 +204,7 @@ void Acon::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
   }
 }
 
-void Acon::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, const std::vector<Tensor>& ops, Tensor& dx,
+void Acon::backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, const std::vector<Tensor>& ops, Tensor& dx,
                            std::vector<Tensor>& dops) const {
   const AconOperands o = operands_of(kind_, ops);
   const BetaMode mode = beta_mode(x, ops[o.beta_index]);
@@ -206,7 +218,8 @@ void Acon::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
   const float* in = x.data();
   const float* g = dy.data();
   float* out = dx.data();
-  if (mode == BetaMode::channel) return backward_per_channel(o, in, g, out, da, db, dbeta, N, C, HW);
+  if (mode == BetaMode::channel)
+    return backward_per_channel(o, in, saves() == Saves::both ? y.data() : nullptr, g, out, da, db, dbeta, N, C, HW);
   // Meta-ACON's per-sample β: sums per (sample, channel) plane, then across planes in a fixed order.
   // (The calling thread's buffer, reused from step to step; workers write
   // through the pointer.)

@@ -17,7 +17,10 @@ BetaMode beta_mode(const Tensor& x, const Tensor& beta);
 class Acon : public Activation {
  public:
   Acon(Spec& spec, AconKind kind, int64_t channels, Random& rng);
-  Saves saves() const override { return Saves::input; }
+  // Swish and ACON-A (B = 0) also keep y: their backward reads σ = y/x from it.
+  Saves saves() const override {
+    return kind_ == AconKind::swish || kind_ == AconKind::acon_a ? Saves::both : Saves::input;
+  }
   void forward_kernel(const Tensor& x, const std::vector<Tensor>& operands, Tensor& y) const override;
   void backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, const std::vector<Tensor>& operands,
                        Tensor& dx, std::vector<Tensor>& doperands) const override;
