@@ -268,15 +268,13 @@ void Acon::backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, c
     partial[plane * 3 + 2] = sum_beta;
   }
   for (int64_t c = 0; c < C; ++c) {
-    double sum_a = 0.0, sum_b = 0.0, sum_beta = 0.0;
+    double sum_a = 0.0, sum_b = 0.0;
     for (int64_t n = 0; n < N; ++n) {
       sum_a += partial[(n * C + c) * 3 + 0];
       sum_b += partial[(n * C + c) * 3 + 1];
-      sum_beta += partial[(n * C + c) * 3 + 2];
     }
     if (da) da[c] = static_cast<float>(sum_a);
     if (db) db[c] = static_cast<float>(sum_b);
-    if (dbeta && mode == BetaMode::channel) dbeta[c] = static_cast<float>(sum_beta);
   }
   if (dbeta && mode == BetaMode::sample_channel)
     for (int64_t k = 0; k < N * C; ++k) dbeta[k] = static_cast<float>(partial[k * 3 + 2]);

@@ -13,12 +13,7 @@ namespace {
 constexpr int kCropPad = 4;
 constexpr int64_t kAhead = 2;  // batches prepared ahead of the model (at least)
 
-uint64_t mix(uint64_t a, uint64_t b) {  // splitmix64 of a combination: independent streams
-  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+constexpr auto mix = mix_seed;   // core/random.h: independent streams from (seed, epoch, sample)
 
 }  // namespace
 
