@@ -1,5 +1,6 @@
-// PReLU's fused CUDA kernels, twins of prelu.cpp. The weight gradient is
-// reduced per channel by one block in a fixed order: deterministic.
+// PReLU's fused CUDA kernels, twins of prelu.cpp. The backward writes dx and
+// one weight-gradient sum per (sample, channel) plane; a second kernel adds
+// the planes in sample order per channel, so the result is deterministic.
 #include "activations/channel_math.h"
 #include "activations/cuda_twins.h"
 #include "core/cuda/cuda_common.h"
@@ -11,24 +12,37 @@ __global__ void prelu_forward_kernel(const float* x, const float* w, float* y, i
   ACTLAB_GRID_STRIDE(i, n) y[i] = channel::prelu_value(x[i], w[(i / HW) % C]);
 }
 
-__global__ void prelu_backward_kernel(const float* x, const float* dy, const float* w, float* dx, float* dw, int64_t N,
+// One block per (sample, channel) plane: dx, and the plane's weight-gradient
+// sum by a fixed-order tree.
+__global__ void prelu_backward_kernel(const float* x, const float* dy, const float* w, float* dx, float* partial,
                                       int64_t C, int64_t HW) {
-  const int64_t c = blockIdx.x;
+  const int64_t plane = blockIdx.x;
+  const float wc = w[plane % C];
   float sum = 0.0f;
-  for (int64_t j = threadIdx.x; j < N * HW; j += blockDim.x) {
-    const int64_t i = ((j / HW) * C + c) * HW + j % HW;
-    const bool positive = x[i] > 0.0f;
-    dx[i] = positive ? dy[i] : w[c] * dy[i];
-    if (!positive) sum += x[i] * dy[i];
+  for (int64_t j = threadIdx.x; j < HW; j += blockDim.x) {
+    const int64_t i = plane * HW + j;
+    const float xi = x[i], gi = dy[i];
+    const bool positive = xi > 0.0f;
+    dx[i] = positive ? gi : wc * gi;
+    if (!positive) sum += xi * gi;
   }
-  __shared__ float partial[kThreads];
-  partial[threadIdx.x] = sum;
+  __shared__ float lanes[kThreads];
+  lanes[threadIdx.x] = sum;
   __syncthreads();
   for (int width = blockDim.x / 2; width > 0; width /= 2) {
-    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+    if (threadIdx.x < width) lanes[threadIdx.x] += lanes[threadIdx.x + width];
     __syncthreads();
   }
-  if (threadIdx.x == 0 && dw) dw[c] = partial[0];
+  if (threadIdx.x == 0 && partial) partial[plane] = lanes[0];
+}
+
+// Per channel, the planes' sums in sample order.
+__global__ void prelu_reduce_kernel(const float* partial, int64_t N, int64_t C, float* dw) {
+  ACTLAB_GRID_STRIDE(c, C) {
+    double sum = 0.0;
+    for (int64_t n = 0; n < N; ++n) sum += partial[n * C + c];
+    dw[c] = static_cast<float>(sum);
+  }
 }
 
 }  // namespace
@@ -40,9 +54,16 @@ void prelu_forward(const Tensor& x, const float* w, Tensor& y) {
 }
 
 void prelu_backward(const Tensor& x, const Tensor& dy, const float* w, Tensor& dx, float* dw) {
-  const int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C);
-  prelu_backward_kernel<<<static_cast<unsigned>(C), kThreads>>>(x.data(), dy.data(), w, dx.data(), dw, N, C, HW);
+  const auto [N, C, HW] = planes_of(x);
+  Tensor partial = dw ? scratch(N * C) : Tensor();
+  const int threads = HW >= kThreads ? kThreads : (HW > 64 ? 128 : 64);
+  prelu_backward_kernel<<<static_cast<unsigned>(N * C), threads>>>(x.data(), dy.data(), w, dx.data(),
+                                                                    dw ? partial.data() : nullptr, C, HW);
   check_launch("prelu_backward");
+  if (dw) {
+    prelu_reduce_kernel<<<blocks_for(C), kThreads>>>(partial.data(), N, C, dw);
+    check_launch("prelu_reduce");
+  }
 }
 
 }  // namespace actlab::cuda

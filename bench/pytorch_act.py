@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Forward + backward time of one activation in PyTorch eager, written from SPEC 1 as users write it
-(tools/torch_activations.py): y = act(x); y.backward(dy). Prints one JSON line, the median over --reps.
+"""Forward + backward time of activations in PyTorch eager, written from SPEC 1 as users write them
+(tools/torch_activations.py): y = act(x); y.backward(dy). --act and --shape may be repeated; for each
+activation and shape, one JSON line with the median over --reps.
 
-  python3 bench/pytorch_act.py --act SPEC --shape N,C,H,W [--threads T] [--device cpu|cuda] [--reps R]
+  python3 bench/pytorch_act.py --act SPEC... --shape N,C,H,W... [--threads T] [--device cpu|cuda] [--reps R]
 """
 
 import argparse
@@ -19,33 +20,40 @@ import torch  # noqa: E402
 import torch_activations  # noqa: E402
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--act", default="swish")
-    p.add_argument("--shape", default="128,16,32,32")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--reps", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    shape = [int(v) for v in a.shape.split(",")]
+def median_ms(spec, shape, device, reps, warmup):
     torch.manual_seed(1)
-    act = torch_activations.make(a.act, shape[1]).to(a.device)
-    x = torch.randn(*shape, device=a.device, requires_grad=True)
-    dy = torch.randn(*shape, device=a.device)
+    act = torch_activations.make(spec, shape[1]).to(device)
+    x = torch.randn(*shape, device=device, requires_grad=True)
+    dy = torch.randn(*shape, device=device)
     times = []
-    for r in range(a.warmup + a.reps):
+    for r in range(warmup + reps):
         x.grad = None
         start = time.perf_counter()
         y = act(x)
         y.backward(dy)
         x.grad.sum().item()  # waits for the GPU
         stop = time.perf_counter()
-        if r >= a.warmup:
+        if r >= warmup:
             times.append((stop - start) * 1000.0)
-    print(json.dumps({"impl": "pytorch " + torch.__version__, "act": a.act, "shape": a.shape, "device": a.device,
-                      "threads": a.threads, "ms": round(statistics.median(times), 4)}))
+    return statistics.median(times)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--act", action="append")
+    p.add_argument("--shape", action="append")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    for spec in a.act or ["swish"]:
+        for text in a.shape or ["128,16,32,32"]:
+            shape = [int(v) for v in text.split(",")]
+            ms = median_ms(spec, shape, a.device, a.reps, a.warmup)
+            print(json.dumps({"impl": "pytorch " + torch.__version__, "act": spec, "shape": text,
+                              "device": a.device, "threads": a.threads, "ms": round(ms, 4)}), flush=True)
 
 
 if __name__ == "__main__":
