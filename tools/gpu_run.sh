@@ -98,3 +98,13 @@ if [[ $what == all || $what == bench ]]; then
   BENCH_ACT=build-gpu/bench_act bash bench/compare_act.sh 1 2 cuda prelu swish acon-a acon-b acon-c meta-acon \
     dyrelu-a dyrelu-b dyrelu-c pwlu | tee "$out/bench_act_cuda.txt"
 fi
+
+if [[ $what == all || $what == profile ]]; then
+  step "kernels of one meta-acon and one dyrelu-b forward + backward (ncu, clocks left alone)"
+  for act in meta-acon dyrelu-b swish; do
+    timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
+      ./build-gpu/bench_act --device cuda --act $act --shape 128,16,32,32 --reps 1 --warmup 1 \
+      > "$out/ncu_$act.txt" 2>&1
+    echo "$act: $(grep -c 'gpu__time_duration.sum' "$out/ncu_$act.txt") kernel rows"
+  done
+fi
