@@ -4,7 +4,7 @@
 # with the CUDA backend, run the whole test suite (CUDA cases included), train
 # ResNet-20 on Fashion-MNIST with --device cuda, and time training against
 # PyTorch on the same GPU. Logs go to $OUT (or .gpu/out).
-#   bash tools/gpu_run.sh [all|build|test|cuda-test|train|bench]   (default all;
+#   bash tools/gpu_run.sh [all|build|test|cuda-test|train|bench|profile]   (default all;
 #   cuda-test builds and runs only the CUDA cases)
 set -uo pipefail
 cd "$(dirname "$0")/.."
