@@ -49,9 +49,9 @@ if [[ $what == all || $what == build || $what == cuda-test ]]; then
   cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DACTLAB_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_LIBRARY_PATH="$lib/openblas-pthread;$lib" \
     -DCMAKE_INCLUDE_PATH="$root/usr/include/x86_64-linux-gnu;$root/usr/include" "${cudnn_flags[@]}" \
-    > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-  grep "actlab: CUDA" "$out/configure.log"
-  cmake --build build-gpu -j"$jobs" > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -30; exit 1; }
+    > .gpu/configure.log 2>&1 || { tail -30 .gpu/configure.log; exit 1; }
+  grep "actlab: CUDA" .gpu/configure.log
+  cmake --build build-gpu -j"$jobs" > .gpu/build.log 2>&1 || { grep -E "error|Error" .gpu/build.log | head -30; exit 1; }
   echo "built"
 fi
 
@@ -74,7 +74,7 @@ if [[ $what == all || $what == train ]]; then
   step "train ResNet-20 on Fashion-MNIST with --device cuda"
   rm -rf .gpu/run-cuda
   ./build-gpu/actlab train --model resnet20 --data "$data" --epochs 4 --no-augment --device cuda --threads 4 \
-    --out .gpu/run-cuda --json > "$out/train_cuda.json" 2> "$out/train_cuda.log"
+    --out .gpu/run-cuda --json > .gpu/train_cuda.json 2> "$out/train_cuda.log"
   tr '\r' '\n' < "$out/train_cuda.log" | grep -E "test acc|final|error" | tail -6
   cp .gpu/run-cuda/metrics.jsonl "$out/metrics_cuda.jsonl" 2>/dev/null
 fi
@@ -104,7 +104,7 @@ if [[ $what == all || $what == profile ]]; then
   for act in meta-acon dyrelu-b swish; do
     timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
       ./build-gpu/bench_act --device cuda --act $act --shape 128,16,32,32 --reps 1 --warmup 1 \
-      > "$out/ncu_$act.txt" 2>&1
-    echo "$act: $(grep -c 'gpu__time_duration.sum' "$out/ncu_$act.txt") kernel rows"
+      >> "$out/ncu.txt" 2>&1
+    echo "$act: $(grep -c gpu__time_duration.sum "$out/ncu.txt") kernel rows"
   done
 fi
