@@ -1,6 +1,6 @@
-// DyReLU's fused CUDA kernels, twins of dyrelu.cpp. Forward: one thread per
-// element. Backward: one block per (sample, channel) plane writes dx and its
-// plane's 2K coefficient sums (fixed-order tree); dyrelu-a's shared
+// DyReLU's fused CUDA kernels, twins of dyrelu.cpp. Forward: a grid over
+// (plane, pixels). Backward: one block per (sample, channel) plane writes dx
+// and its plane's 2K coefficient sums (fixed-order tree); dyrelu-a's shared
 // coefficients are then summed over channels in order, and dyrelu-c's ∂L/∂π
 // by one thread per (sample, pixel) over channels in order.
 #include "activations/cuda_twins.h"
@@ -11,13 +11,15 @@ namespace actlab::cuda {
 namespace {
 
 __global__ void dyrelu_forward_kernel(const float* x, const float* coefs, bool shared, int K, const float* pi,
-                                      float* y, int64_t n, int64_t C, int64_t HW) {
-  ACTLAB_GRID_STRIDE(i, n) {
-    const int64_t plane = i / HW, b = plane / C;
+                                      float* y, int64_t planes, int64_t C, int64_t HW) {
+  ACTLAB_PLANES(plane, planes) {
+    const int64_t b = plane / C;
     const float* coef = coefs + (shared ? b : plane) * 2 * K;
-    float v;
-    dyrelu::winner(coef, K, x[i], v);
-    y[i] = pi ? pi[b * HW + i % HW] * v : v;
+    ACTLAB_PLANE_PIXELS(h, HW) {
+      float v;
+      dyrelu::winner(coef, K, x[plane * HW + h], v);
+      y[plane * HW + h] = pi ? pi[b * HW + h] * v : v;
+    }
   }
 }
 
@@ -75,9 +77,9 @@ __global__ void dyrelu_attention_grad_kernel(const float* x, const float* dy, co
 }  // namespace
 
 void dyrelu_forward(const Tensor& x, const float* coefs, bool shared, int K, const float* pi, Tensor& y) {
-  const int64_t C = x.size(1), HW = x.numel() / (x.size(0) * C);
-  dyrelu_forward_kernel<<<blocks_for(x.numel()), kThreads>>>(x.data(), coefs, shared, K, pi, y.data(), x.numel(), C,
-                                                             HW);
+  const auto [N, C, HW] = planes_of(x);
+  const PlaneGrid g = plane_grid(N * C, HW);
+  dyrelu_forward_kernel<<<g.blocks, g.threads>>>(x.data(), coefs, shared, K, pi, y.data(), N * C, C, HW);
   check_launch("dyrelu_forward");
 }
 
@@ -85,19 +87,16 @@ void dyrelu_backward(const Tensor& x, const Tensor& dy, const float* coefs, bool
                      Tensor& dx, float* dcoef, float* dpi) {
   const int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C);
   const int lines = 2 * K;
-  const int threads = HW >= kThreads ? kThreads : (HW > 64 ? 128 : 64);
-  Tensor partial = scratch(N * C * lines);
+  const unsigned threads = threads_for_plane(HW);
+  // Per-channel coefficients: the planes' sums are the gradient itself.
+  Tensor partial = shared || !dcoef ? scratch(N * C * lines) : Tensor();
+  float* sums = partial.defined() ? partial.data() : dcoef;
   dyrelu_backward_kernel<<<static_cast<unsigned>(N * C), threads, lines * threads * sizeof(float)>>>(
-      x.data(), dy.data(), coefs, shared, K, pi, dx.data(), partial.data(), C, HW);
+      x.data(), dy.data(), coefs, shared, K, pi, dx.data(), sums, C, HW);
   check_launch("dyrelu_backward");
-  if (dcoef) {
-    if (shared) {
-      dyrelu_shared_reduce_kernel<<<blocks_for(N * lines), kThreads>>>(partial.data(), lines, N, C, dcoef);
-      check_launch("dyrelu_shared_reduce");
-    } else {
-      check(cudaMemcpy(dcoef, partial.data(), N * C * lines * sizeof(float), cudaMemcpyDeviceToDevice),
-            "cudaMemcpy (dyrelu coefficients)");
-    }
+  if (dcoef && shared) {
+    dyrelu_shared_reduce_kernel<<<blocks_for(N * lines), kThreads>>>(sums, lines, N, C, dcoef);
+    check_launch("dyrelu_shared_reduce");
   }
   if (dpi) {
     dyrelu_attention_grad_kernel<<<blocks_for(N * HW), kThreads>>>(x.data(), dy.data(), coefs, K, dpi, N, C, HW);

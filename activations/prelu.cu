@@ -1,6 +1,6 @@
 // PReLU's fused CUDA kernels, twins of prelu.cpp. The backward writes dx and
 // one weight-gradient sum per (sample, channel) plane; a second kernel adds
-// the planes in sample order per channel, so the result is deterministic.
+// the planes per channel in a fixed order, so the result is deterministic.
 #include "activations/channel_math.h"
 #include "activations/cuda_twins.h"
 #include "core/cuda/cuda_common.h"
@@ -8,8 +8,11 @@
 namespace actlab::cuda {
 namespace {
 
-__global__ void prelu_forward_kernel(const float* x, const float* w, float* y, int64_t n, int64_t C, int64_t HW) {
-  ACTLAB_GRID_STRIDE(i, n) y[i] = channel::prelu_value(x[i], w[(i / HW) % C]);
+__global__ void prelu_forward_kernel(const float* x, const float* w, float* y, int64_t planes, int64_t C, int64_t HW) {
+  ACTLAB_PLANES(plane, planes) {
+    const float wc = w[plane % C];
+    ACTLAB_PLANE_PIXELS(h, HW) y[plane * HW + h] = channel::prelu_value(x[plane * HW + h], wc);
+  }
 }
 
 // One block per (sample, channel) plane: dx, and the plane's weight-gradient
@@ -26,42 +29,38 @@ __global__ void prelu_backward_kernel(const float* x, const float* dy, const flo
     dx[i] = positive ? gi : wc * gi;
     if (!positive) sum += xi * gi;
   }
-  __shared__ float lanes[kThreads];
-  lanes[threadIdx.x] = sum;
-  __syncthreads();
-  for (int width = blockDim.x / 2; width > 0; width /= 2) {
-    if (threadIdx.x < width) lanes[threadIdx.x] += lanes[threadIdx.x + width];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0 && partial) partial[plane] = lanes[0];
+  sum = block_sum(sum);
+  if (threadIdx.x == 0 && partial) partial[plane] = sum;
 }
 
-// Per channel, the planes' sums in sample order.
+// Per channel, one warp adds the planes' sums over samples in a fixed order.
 __global__ void prelu_reduce_kernel(const float* partial, int64_t N, int64_t C, float* dw) {
-  ACTLAB_GRID_STRIDE(c, C) {
+  ACTLAB_WARPS(c, lane, C) {
     double sum = 0.0;
-    for (int64_t n = 0; n < N; ++n) sum += partial[n * C + c];
-    dw[c] = static_cast<float>(sum);
+    for (int64_t n = lane; n < N; n += 32) sum += partial[n * C + c];
+    sum = warp_sum(sum);
+    if (lane == 0) dw[c] = static_cast<float>(sum);
   }
 }
 
 }  // namespace
 
 void prelu_forward(const Tensor& x, const float* w, Tensor& y) {
-  const int64_t C = x.size(1), HW = x.numel() / (x.size(0) * C);
-  prelu_forward_kernel<<<blocks_for(x.numel()), kThreads>>>(x.data(), w, y.data(), x.numel(), C, HW);
+  const auto [N, C, HW] = planes_of(x);
+  const PlaneGrid g = plane_grid(N * C, HW);
+  prelu_forward_kernel<<<g.blocks, g.threads>>>(x.data(), w, y.data(), N * C, C, HW);
   check_launch("prelu_forward");
 }
 
 void prelu_backward(const Tensor& x, const Tensor& dy, const float* w, Tensor& dx, float* dw) {
   const auto [N, C, HW] = planes_of(x);
   Tensor partial = dw ? scratch(N * C) : Tensor();
-  const int threads = HW >= kThreads ? kThreads : (HW > 64 ? 128 : 64);
+  const unsigned threads = threads_for_plane(HW);
   prelu_backward_kernel<<<static_cast<unsigned>(N * C), threads>>>(x.data(), dy.data(), w, dx.data(),
                                                                     dw ? partial.data() : nullptr, C, HW);
   check_launch("prelu_backward");
   if (dw) {
-    prelu_reduce_kernel<<<blocks_for(C), kThreads>>>(partial.data(), N, C, dw);
+    prelu_reduce_kernel<<<blocks_for_warps(C), kThreads>>>(partial.data(), N, C, dw);
     check_launch("prelu_reduce");
   }
 }

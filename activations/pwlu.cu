@@ -1,7 +1,7 @@
 // PWLU's fused CUDA kernels and batch statistics, twins of pwlu.cpp. The
 // backward runs one block per (sample, channel) plane, each thread keeping its
 // n + 5 gradient sums in shared memory; a second kernel adds the planes' sums
-// per parameter in plane order, so the result is deterministic.
+// per parameter in a fixed order, so the result is deterministic.
 #include "activations/cuda_twins.h"
 #include "activations/pwlu_math.h"
 #include "core/cuda/cuda_common.h"
@@ -19,8 +19,11 @@ struct Params {
   }
 };
 
-__global__ void pwlu_forward_kernel(Params params, const float* x, float* y, int64_t total, int64_t C, int64_t HW) {
-  ACTLAB_GRID_STRIDE(i, total) y[i] = pwlu::value(params.channel((i / HW) % C), x[i]);
+__global__ void pwlu_forward_kernel(Params params, const float* x, float* y, int64_t planes, int64_t C, int64_t HW) {
+  ACTLAB_PLANES(plane, planes) {
+    const pwlu::Channel p = params.channel(plane % C);
+    ACTLAB_PLANE_PIXELS(h, HW) y[plane * HW + h] = pwlu::value(p, x[plane * HW + h]);
+  }
 }
 
 __global__ void pwlu_backward_kernel(Params params, const float* x, const float* dy, float* dx, float* partial,
@@ -52,22 +55,24 @@ __global__ void pwlu_backward_kernel(Params params, const float* x, const float*
     for (int j = 0; j < stride; ++j) partial[plane * stride + j] = sums[j * blockDim.x];
 }
 
-// One thread per (parameter row p, entry j): the planes of p in order.
+// One warp per (parameter row p, entry j): the lanes take p's planes lane,
+// lane + 32, ... and the warp adds them in a fixed tree.
 __global__ void pwlu_reduce_kernel(const float* partial, int n, bool layer, int64_t N, int64_t C, float* dpoints,
                                    float* dleft, float* dright, float* dslope_left, float* dslope_right) {
   const int stride = n + 5;
   const int64_t P = layer ? 1 : C;
-  ACTLAB_GRID_STRIDE(t, P * stride) {
+  const int64_t rows = layer ? N * C : N;   // planes per parameter row
+  ACTLAB_WARPS(t, lane, P * stride) {
     const int64_t p = t / stride, j = t % stride;
     double sum = 0.0;
-    for (int64_t plane = 0; plane < N * C; ++plane)
-      if (layer || plane % C == p) sum += partial[plane * stride + j];
+    for (int64_t r = lane; r < rows; r += 32) sum += partial[(layer ? r : r * C + p) * stride + j];
+    sum = warp_sum(sum);
     float* out = j <= n ? (dpoints ? dpoints + p * (n + 1) + j : nullptr)
                : j == n + 1 ? (dleft ? dleft + p : nullptr)
                : j == n + 2 ? (dright ? dright + p : nullptr)
                : j == n + 3 ? (dslope_left ? dslope_left + p : nullptr)
                             : (dslope_right ? dslope_right + p : nullptr);
-    if (out) *out = static_cast<float>(sum);
+    if (lane == 0 && out) *out = static_cast<float>(sum);
   }
 }
 
@@ -102,9 +107,10 @@ __global__ void pwlu_statistics_kernel(const float* x, bool layer, int64_t N, in
 
 void pwlu_forward(const Tensor& x, const float* points, const float* left, const float* right,
                   const float* slope_left, const float* slope_right, int n, bool layer, Tensor& y) {
-  const int64_t C = x.size(1), HW = x.numel() / (x.size(0) * C);
+  const auto [N, C, HW] = planes_of(x);
   const Params params{points, left, right, slope_left, slope_right, n, layer};
-  pwlu_forward_kernel<<<blocks_for(x.numel()), kThreads>>>(params, x.data(), y.data(), x.numel(), C, HW);
+  const PlaneGrid g = plane_grid(N * C, HW);
+  pwlu_forward_kernel<<<g.blocks, g.threads>>>(params, x.data(), y.data(), N * C, C, HW);
   check_launch("pwlu_forward");
 }
 
@@ -122,7 +128,7 @@ void pwlu_backward(const Tensor& x, const Tensor& dy, const float* points, const
       params, x.data(), dy.data(), dx.data(), partial.data(), C, HW);
   check_launch("pwlu_backward");
   const int64_t P = layer ? 1 : C;
-  pwlu_reduce_kernel<<<blocks_for(P * stride), kThreads>>>(partial.data(), n, layer, N, C, dpoints, dleft, dright,
+  pwlu_reduce_kernel<<<blocks_for_warps(P * stride), kThreads>>>(partial.data(), n, layer, N, C, dpoints, dleft, dright,
                                                            dslope_left, dslope_right);
   check_launch("pwlu_reduce");
 }

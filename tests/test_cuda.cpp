@@ -245,51 +245,84 @@ TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
   }
 }
 
-TEST_CASE("cuda: a ResNet-20 training step on the GPU matches the CPU step") {
-  ACTLAB_REQUIRE_GPU();
+// Two SGD steps (momentum, weight decay) of ResNet-20 on `images`; returns each
+// parameter's change. The model starts from the config's seed every time.
+std::vector<Tensor> two_step_changes(Device device, const Tensor& images, const std::vector<int32_t>& labels,
+                                     std::vector<Tensor>* losses = nullptr, std::vector<Tensor>* buffers = nullptr) {
   ModelConfig config;
   config.in_channels = 1;
   config.classes = 10;
-  auto cpu = make_model(config), gpu = make_model(config);   // same seed, same weights
-  gpu->to(Device::cuda);
+  auto model = make_model(config);   // same seed, same weights
+  model->to(device);
+  std::vector<Tensor> before;
+  for (auto& [name, p] : model->named_parameters()) before.push_back(p->var.value().to(Device::cpu).clone());
+  Sgd sgd(model->named_parameters(), SgdOptions{0.9f, 1e-4f, false, false});
+  for (int step = 0; step < 2; ++step) {
+    Var loss = ops::cross_entropy((*model)(Var(images.to(device))), labels);
+    sgd.zero_grad();
+    backward(loss);
+    sgd.step(0.1f);
+    if (losses) losses->push_back(loss.value().to(Device::cpu));
+  }
+  std::vector<Tensor> changes;
+  auto params = model->named_parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    Tensor change = params[i].second->var.value().to(Device::cpu).clone();
+    for (int64_t k = 0; k < change.numel(); ++k) change.data()[k] -= before[i].data()[k];
+    changes.push_back(change);
+  }
+  if (buffers)
+    for (auto& [name, b] : model->named_buffers()) buffers->push_back(b->to(Device::cpu).clone());
+  return changes;
+}
+
+TEST_CASE("cuda: a ResNet-20 training step on the GPU matches the CPU step") {
+  ACTLAB_REQUIRE_GPU();
   Random rng(8);
   const Tensor images = random_tensor({32, 1, 28, 28}, rng);
   std::vector<int32_t> labels(32);
   for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>(i % 10);
-  const SgdOptions options{0.9f, 1e-4f, false, false};
-  Sgd sgd_cpu(cpu->named_parameters(), options), sgd_gpu(gpu->named_parameters(), options);
-  std::vector<Tensor> before;
-  for (auto& [name, p] : cpu->named_parameters()) before.push_back(p->var.value().clone());
-  for (int step = 0; step < 2; ++step) {
-    // One side at a time: backward() consumes the whole tape.
-    Var loss_cpu = ops::cross_entropy((*cpu)(Var(images)), labels);
-    sgd_cpu.zero_grad();
-    backward(loss_cpu);
-    sgd_cpu.step(0.1f);
-    Var loss_gpu = ops::cross_entropy((*gpu)(Var(images.to(Device::cuda))), labels);
-    sgd_gpu.zero_grad();
-    backward(loss_gpu);
-    sgd_gpu.step(0.1f);
-    CHECK_TWINS("loss at step " << step, loss_gpu.value(), loss_cpu.value());
-  }
-  // The change of every tensor over two steps, compared as SPEC 8 compares a
-  // step with PyTorch's: within 1% of the change. Every op alone agrees to
-  // 1e-4 (the cases above); through 20 layers of batch norm, whose backward
-  // subtracts nearly equal terms, the two summation orders drift to ~0.3%
-  // (measured on an H200), still far from what a wrong kernel gives (100%).
-  auto cpu_params = cpu->named_parameters(), gpu_params = gpu->named_parameters();
-  for (size_t i = 0; i < cpu_params.size(); ++i) {
-    Tensor delta_cpu = cpu_params[i].second->var.value().clone(), delta_gpu = gpu_params[i].second->var.value().to(Device::cpu);
-    for (int64_t k = 0; k < delta_cpu.numel(); ++k) {
-      delta_cpu.data()[k] -= before[i].data()[k];
-      delta_gpu.data()[k] -= before[i].data()[k];
+  std::vector<Tensor> losses_cpu, losses_gpu, buffers_cpu, buffers_gpu;
+  const auto cpu = two_step_changes(Device::cpu, images, labels, &losses_cpu, &buffers_cpu);
+  const auto gpu = two_step_changes(Device::cuda, images, labels, &losses_gpu, &buffers_gpu);
+  for (size_t step = 0; step < losses_cpu.size(); ++step)
+    CHECK_TWINS("loss at step " << step, losses_gpu[step], losses_cpu[step]);
+  // SPEC 8's rule, with the CPU as the reference: each tensor's change within
+  // 1% of the CPU's change, or within 3× the CPU's own spread when its input
+  // is jittered by N(0, 1e-6²) (three repeats, elementwise max), whichever is
+  // larger. Through 20 batch norms on random images the spread reaches a few
+  // per cent near the input; a wrong kernel misses by 100% or more.
+  std::vector<Tensor> spread;
+  for (uint64_t seed : {101, 102, 103}) {
+    Random noise(seed);
+    Tensor jittered = images.clone();
+    for (int64_t i = 0; i < jittered.numel(); ++i) jittered.data()[i] += noise.normal(0.0f, 1e-6f);
+    const auto changes = two_step_changes(Device::cpu, jittered, labels);
+    for (size_t t = 0; t < changes.size(); ++t) {
+      if (spread.size() <= t) spread.push_back(Tensor::zeros(changes[t].shape()));
+      for (int64_t k = 0; k < changes[t].numel(); ++k)
+        spread[t].data()[k] = std::max(spread[t].data()[k], std::fabs(changes[t].data()[k] - cpu[t].data()[k]));
     }
-    const double error = relative_error(delta_gpu, delta_cpu);
-    CHECK_MESSAGE(error <= 1e-2, cpu_params[i].first << ": the GPU's change differs from the CPU's by " << error);
   }
-  auto cpu_buffers = cpu->named_buffers(), gpu_buffers = gpu->named_buffers();
-  for (size_t i = 0; i < cpu_buffers.size(); ++i)
-    CHECK_TWINS(cpu_buffers[i].first, *gpu_buffers[i].second, *cpu_buffers[i].second);
+  ModelConfig config;
+  config.in_channels = 1;
+  config.classes = 10;
+  const auto names = make_model(config)->named_parameters();
+  for (size_t t = 0; t < cpu.size(); ++t) {
+    double miss = 0.0, change = 0.0, jitter = 0.0;
+    for (int64_t k = 0; k < cpu[t].numel(); ++k) {
+      const double d = double(gpu[t].data()[k]) - cpu[t].data()[k];
+      miss += d * d;
+      change += double(cpu[t].data()[k]) * cpu[t].data()[k];
+      jitter += double(spread[t].data()[k]) * spread[t].data()[k];
+    }
+    miss = std::sqrt(miss), change = std::sqrt(change), jitter = std::sqrt(jitter);
+    CHECK_MESSAGE(miss <= std::max(0.01 * change, 3.0 * jitter) + 1e-9,
+                  names[t].first << ": the GPU's change misses the CPU's by " << miss << " (|change| " << change
+                                 << ", CPU spread " << jitter << ")");
+  }
+  for (size_t i = 0; i < buffers_cpu.size(); ++i)
+    CHECK_TWINS("buffer " << i, buffers_gpu[i], buffers_cpu[i]);
 }
 
 TEST_CASE("cuda: train and eval run with --device cuda and agree with the CPU") {

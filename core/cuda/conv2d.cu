@@ -96,6 +96,20 @@ const ConvPlan& plan(const ConvShape& s) {
   return it->second;
 }
 
+// dbias[k] = Σ over samples and pixels of dy[n, k, :, :]: one block per
+// channel, a fixed-order tree in double (cuDNN's bias gradient took 64 µs for
+// a 1×1 conv on 128×16×1×1).
+__global__ void bias_gradient_kernel(const float* dy, float* dbias, int64_t N, int64_t K, int64_t PQ) {
+  const int64_t k = blockIdx.x;
+  double sum = 0.0;
+  for (int64_t j = threadIdx.x; j < N * PQ; j += blockDim.x) {
+    const int64_t n = j / PQ, h = j - n * PQ;
+    sum += dy[(n * K + k) * PQ + h];
+  }
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) dbias[k] = static_cast<float>(sum);
+}
+
 // Workspace from the caching allocator; an empty tensor when none is needed.
 Tensor workspace(size_t bytes) { return bytes ? scratch(static_cast<int64_t>((bytes + 3) / 4)) : Tensor(); }
 void* pointer(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
@@ -129,9 +143,12 @@ void conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& 
   check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data(), p.y, dy.data(), p.conv, p.bwd_filter,
                                        pointer(ws), p.bwd_filter_bytes, &zero, p.w, dw.data()),
         "cudnnConvolutionBackwardFilter");
-  if (dbias.defined())
-    check(cudnnConvolutionBackwardBias(cudnn(), &one, p.y, dy.data(), &zero, p.bias, dbias.data()),
-          "cudnnConvolutionBackwardBias");
+  if (dbias.defined()) {
+    const int64_t PQ = s.P * s.Q;
+    bias_gradient_kernel<<<static_cast<unsigned>(s.K), threads_for_plane(s.N * PQ)>>>(dy.data(), dbias.data(), s.N,
+                                                                                      s.K, PQ);
+    check_launch("conv bias gradient");
+  }
 }
 
 }  // namespace actlab::cuda

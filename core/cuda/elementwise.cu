@@ -124,9 +124,12 @@ __global__ void mean_hw_forward_kernel(const float* x, float* y, int64_t planes,
   }
 }
 
-__global__ void mean_hw_backward_kernel(const float* dy, float* dx, int64_t n, int64_t HW) {
+__global__ void mean_hw_backward_kernel(const float* dy, float* dx, int64_t planes, int64_t HW) {
   const float inv = 1.0f / static_cast<float>(HW);
-  ACTLAB_GRID_STRIDE(i, n) dx[i] = dy[i / HW] * inv;
+  ACTLAB_PLANES(plane, planes) {
+    const float g = dy[plane] * inv;
+    ACTLAB_PLANE_PIXELS(h, HW) dx[plane * HW + h] = g;
+  }
 }
 
 __global__ void shortcut_a_forward_kernel(const float* x, float* y, int64_t C, int64_t H, int64_t W, int64_t K,
@@ -221,7 +224,8 @@ void mean_hw_forward(const Tensor& x, Tensor& y) {
 
 void mean_hw_backward(const Tensor& dy, Tensor& dx) {
   const int64_t planes = dx.size(0) * dx.size(1), HW = dx.numel() / std::max<int64_t>(planes, 1);
-  mean_hw_backward_kernel<<<blocks_for(dx.numel()), kThreads>>>(dy.data(), dx.data(), dx.numel(), HW);
+  const PlaneGrid g = plane_grid(planes, HW);
+  mean_hw_backward_kernel<<<g.blocks, g.threads>>>(dy.data(), dx.data(), planes, HW);
   check_launch("mean_hw_backward");
 }
 

@@ -10,12 +10,14 @@ __global__ void add_row_bias(float* y, const float* b, int64_t rows, int64_t col
   ACTLAB_GRID_STRIDE(i, rows * cols) y[i] += b[i % cols];
 }
 
-// db[j] = Σ_n dy[n, j], one thread per column, rows in order: deterministic.
+// db[j] = Σ_n dy[n, j], one warp per column: the lanes take rows lane,
+// lane + 32, ... and the warp adds them in a fixed tree: deterministic.
 __global__ void column_sums(const float* dy, float* db, int64_t rows, int64_t cols) {
-  ACTLAB_GRID_STRIDE(j, cols) {
-    float sum = 0.0f;
-    for (int64_t n = 0; n < rows; ++n) sum += dy[n * cols + j];
-    db[j] = sum;
+  ACTLAB_WARPS(j, lane, cols) {
+    double sum = 0.0;
+    for (int64_t n = lane; n < rows; n += 32) sum += dy[n * cols + j];
+    sum = warp_sum(sum);
+    if (lane == 0) db[j] = static_cast<float>(sum);
   }
 }
 
@@ -46,7 +48,7 @@ void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor&
                       dw.data(), in),
           "cublasSgemm (linear weight gradient)");
   if (db.defined()) {
-    column_sums<<<blocks_for(out), kThreads>>>(dy.data(), db.data(), N, out);
+    column_sums<<<blocks_for_warps(out), kThreads>>>(dy.data(), db.data(), N, out);
     check_launch("column_sums");
   }
 }
