@@ -320,12 +320,11 @@ Var cross_entropy(const Var& logits, const std::vector<int32_t>& labels, float s
     check(label >= 0 && label < classes, "cross_entropy: label " + std::to_string(label) + " outside [0, " +
                                              std::to_string(classes) + ")");
   Tensor log_probs = like(logits.value());
-  const float loss = K(logits).cross_entropy_forward(logits.value(), labels.data(), smoothing, log_probs);
-  Tensor y = Tensor::full({}, loss, Device::cpu).to(logits.device());
+  Tensor y = Tensor::empty({}, logits.device());
+  K(logits).cross_entropy_forward(logits.value(), labels.data(), smoothing, log_probs, y);
   return tape().record("cross_entropy", y, {logits}, [log_probs, labels, smoothing](Node& self) {
     Tensor dlogits = like(log_probs);
-    kernels(log_probs.device()).cross_entropy_backward(log_probs, labels.data(), smoothing, self.grad.item(),
-                                                       dlogits);
+    kernels(log_probs.device()).cross_entropy_backward(log_probs, labels.data(), smoothing, self.grad, dlogits);
     self.inputs[0]->add_grad(dlogits);
   });
 }

@@ -73,11 +73,13 @@ struct Kernels {
   void (*shortcut_a_backward)(const Tensor& dy, int64_t pad, Tensor& dx);
 
   // Mean softmax cross-entropy over the batch with label smoothing; writes the
-  // per-row log-softmax to `log_probs` (for backward) and returns the loss.
-  float (*cross_entropy_forward)(const Tensor& logits, const int32_t* labels, float smoothing,
-                                 Tensor& log_probs);
-  void (*cross_entropy_backward)(const Tensor& log_probs, const int32_t* labels, float smoothing, float dloss,
-                                 Tensor& dlogits);
+  // per-row log-softmax to `log_probs` (for backward) and the loss to the
+  // one-value tensor `loss` on the same device. The backward reads its seed
+  // dloss there too, so a training step never waits for the device.
+  void (*cross_entropy_forward)(const Tensor& logits, const int32_t* labels, float smoothing, Tensor& log_probs,
+                                Tensor& loss);
+  void (*cross_entropy_backward)(const Tensor& log_probs, const int32_t* labels, float smoothing,
+                                 const Tensor& dloss, Tensor& dlogits);
 
   // SGD with momentum (torch.optim.SGD semantics, dampening 0), in place.
   void (*sgd_step)(Tensor& w, const Tensor& g, Tensor& velocity, float lr, float momentum, float weight_decay,

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include "core/allocator.h"
 #include "core/device.h"
@@ -20,7 +21,19 @@ void host_copy(void* dst, Device, const void* src, Device, size_t bytes) {
 }
 void host_fill(float* dst, float value, int64_t count) { std::fill(dst, dst + count, value); }
 
-const DeviceMemory kHostMemory{host_allocate, host_release, host_copy, host_fill};
+// The ticket is a copy of the bytes.
+void* host_start_download(const void* src, size_t bytes) {
+  auto* copy = new std::vector<char>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
+  return copy;
+}
+void host_finish_download(void* ticket, void* dst, size_t bytes) {
+  auto* copy = static_cast<std::vector<char>*>(ticket);
+  if (dst && bytes) std::memcpy(dst, copy->data(), std::min(bytes, copy->size()));
+  delete copy;
+}
+
+const DeviceMemory kHostMemory{host_allocate,       host_release,        host_copy, host_fill,
+                               host_start_download, host_finish_download};
 
 }  // namespace
 
@@ -32,6 +45,34 @@ const DeviceMemory& device_memory(Device device) {
 #else
   fail("--device cuda: this actlab was built without the CUDA backend (ACTLAB_CUDA=OFF or nvcc/cuDNN not found)");
 #endif
+}
+
+PendingValues::PendingValues(const Tensor& t) : device_(t.device()), count_(static_cast<size_t>(t.numel())) {
+  ticket_ = device_memory(device_).start_download(t.data(), count_ * sizeof(float));
+}
+
+PendingValues::PendingValues(PendingValues&& other) noexcept
+    : device_(other.device_), ticket_(std::exchange(other.ticket_, nullptr)), count_(other.count_) {}
+
+PendingValues& PendingValues::operator=(PendingValues&& other) noexcept {
+  if (this != &other) {
+    if (ticket_) device_memory(device_).finish_download(ticket_, nullptr, 0);
+    device_ = other.device_;
+    ticket_ = std::exchange(other.ticket_, nullptr);
+    count_ = other.count_;
+  }
+  return *this;
+}
+
+PendingValues::~PendingValues() {
+  if (ticket_) device_memory(device_).finish_download(ticket_, nullptr, 0);
+}
+
+std::vector<float> PendingValues::values() {
+  check(ticket_ != nullptr, "PendingValues::values: nothing pending");
+  std::vector<float> out(count_);
+  device_memory(device_).finish_download(std::exchange(ticket_, nullptr), out.data(), count_ * sizeof(float));
+  return out;
 }
 
 bool cuda_available() {

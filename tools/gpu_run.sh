@@ -82,12 +82,15 @@ fi
 if [[ $what == all || $what == bench ]]; then
   step "training step: actlab vs PyTorch eager (fp32, cuDNN, no TF32), one process per side and model, interleaved"
   {
-    for act in relu acon-c meta-acon dyrelu-b pwlu; do
+    for round in 1 2 3; do
       for input in 1,28,28 3,32,32; do
-        [[ $act != relu && $input == 1,28,28 ]] && continue
-        ./build-gpu/bench_train --device cuda --act $act --input $input --steps 100 --warmup 10
-        python3 bench/pytorch_train.py --device cuda --act $act --input $input --steps 100 --warmup 10
+        ./build-gpu/bench_train --device cuda --act relu --input $input --steps 100 --warmup 10
+        python3 bench/pytorch_train.py --device cuda --act relu --input $input --steps 100 --warmup 10
       done
+    done
+    for act in acon-c meta-acon dyrelu-b pwlu; do
+      ./build-gpu/bench_train --device cuda --act $act --input 3,32,32 --steps 100 --warmup 10
+      python3 bench/pytorch_train.py --device cuda --act $act --input 3,32,32 --steps 100 --warmup 10
     done
     for model in resnet18 mobilenetv2; do
       ./build-gpu/bench_train --device cuda --model $model --input 3,224,224 --batch 64 --steps 30 --warmup 5
@@ -95,7 +98,7 @@ if [[ $what == all || $what == bench ]]; then
     done
   } | tee "$out/bench_cuda.jsonl"
   step "activation forward + backward: actlab fused vs PyTorch eager from SPEC 1"
-  BENCH_ACT=build-gpu/bench_act bash bench/compare_act.sh 1 2 cuda prelu swish acon-a acon-b acon-c meta-acon \
+  BENCH_ACT=build-gpu/bench_act bash bench/compare_act.sh 1 3 cuda prelu swish acon-a acon-b acon-c meta-acon \
     dyrelu-a dyrelu-b dyrelu-c pwlu | tee "$out/bench_act_cuda.txt"
 fi
 

@@ -10,11 +10,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/kernels.h"
 #include "data/imagefolder.h"
@@ -96,10 +98,8 @@ std::map<std::string, std::string> checkpoint_metadata(const ModelArgs& a, int64
   return m;
 }
 
-// Index of the largest logit in each row.
-int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
-  const std::vector<float> z = logits.to_vector();
-  const int64_t K = logits.size(1);
+// Rows whose largest logit is the label's, from the logits' values (K per row).
+int64_t count_correct(const std::vector<float>& z, int64_t K, const std::vector<int32_t>& labels) {
   int64_t correct = 0;
   for (size_t n = 0; n < labels.size(); ++n) {
     const float* row = z.data() + n * K;
@@ -107,6 +107,20 @@ int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) 
   }
   return correct;
 }
+
+int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels) {
+  return count_correct(logits.to_vector(), logits.size(1), labels);
+}
+
+// What the progress line needs from one training step, on its way to the
+// host. The trainer queues step t + 1 before it reads step t, so on a GPU the
+// device never waits for the host between steps.
+struct StepValues {
+  PendingValues loss, logits;
+  int64_t classes = 0;
+  std::vector<int32_t> labels;
+  int64_t step = 0, epoch = 0, done = 0;
+};
 
 // A float flag as the user wrote it (1e-4f shows as 0.0001, not 9.99999975e-05).
 double decimal(float v) {
@@ -362,6 +376,25 @@ int run_train(const TrainConfig& c) {
     double loss_sum = 0.0;
     int64_t correct = 0, seen = 0, done = 0;
     float lr = schedule.at(step);
+    // A step's loss and accuracy are read one step late (StepValues). A
+    // non-finite loss stops the run before anything more is written.
+    std::optional<StepValues> previous;
+    const auto collect = [&](StepValues& v) {
+      const float value = v.loss.values()[0];
+      if (!std::isfinite(value)) {
+        tape().clear();
+        std::fprintf(stderr, "\n");
+        const std::string kept = fs::exists(model_path) ? "the last good checkpoint in " + out + " is kept"
+                                                        : "no checkpoint had been written yet";
+        fail("training stopped: the loss became non-finite (" + std::to_string(value) + ") at step " +
+             std::to_string(v.step + 1) + " (epoch " + std::to_string(v.epoch + 1) + "); " + kept);
+      }
+      loss_sum += value * static_cast<double>(v.labels.size());
+      correct += count_correct(v.logits.values(), v.classes, v.labels);
+      seen += static_cast<int64_t>(v.labels.size());
+      const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+      bar.update(v.done, loss_sum / seen, static_cast<double>(correct) / seen, seen / std::max(seconds, 1e-9));
+    };
     Batch b;
     while (step < total_steps && loader.next(b)) {
       if (done++ < step - epoch * steps_per_epoch) continue;  // resuming inside an epoch
@@ -369,25 +402,17 @@ int run_train(const TrainConfig& c) {
       model->reseed(mix_seed(c.seed, static_cast<uint64_t>(step)));   // dropout masks
       Var logits = (*model)(Var(b.images.to(device)));
       Var loss = ops::cross_entropy(logits, b.labels, c.label_smoothing);
-      const float value = loss.value().item();
-      if (!std::isfinite(value)) {
-        tape().clear();
-        std::fprintf(stderr, "\n");
-        const std::string kept = fs::exists(model_path) ? "the last good checkpoint in " + out + " is kept"
-                                                        : "no checkpoint had been written yet";
-        fail("training stopped: the loss became non-finite (" + std::to_string(value) + ") at step " +
-             std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) + "); " + kept);
-      }
       sgd.zero_grad();
       backward(loss);
       sgd.step(lr);
+      StepValues queued{PendingValues(loss.value()), PendingValues(logits.value()), logits.size(1), std::move(b.labels),
+                        step, epoch, done};
       ++step;
-      loss_sum += value * static_cast<double>(b.labels.size());
-      correct += count_correct(logits.value(), b.labels);
-      seen += static_cast<int64_t>(b.labels.size());
-      const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-      bar.update(done, loss_sum / seen, static_cast<double>(correct) / seen, seen / std::max(seconds, 1e-9));
+      if (previous) collect(*previous);
+      previous = std::move(queued);
     }
+    if (previous) collect(*previous);
+    previous.reset();
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     const EvalResult test = evaluate(*model, test_set, 256, -1, test_set.on_disk ? loader_threads : 1);
     const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();

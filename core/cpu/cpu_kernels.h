@@ -42,8 +42,9 @@ void mean_hw_backward(const Tensor& dy, Tensor& dx);
 void shortcut_a_forward(const Tensor& x, int64_t pad, Tensor& y);
 void shortcut_a_backward(const Tensor& dy, int64_t pad, Tensor& dx);
 
-float cross_entropy_forward(const Tensor& logits, const int32_t* labels, float smoothing, Tensor& log_probs);
-void cross_entropy_backward(const Tensor& log_probs, const int32_t* labels, float smoothing, float dloss,
+void cross_entropy_forward(const Tensor& logits, const int32_t* labels, float smoothing, Tensor& log_probs,
+                           Tensor& loss);
+void cross_entropy_backward(const Tensor& log_probs, const int32_t* labels, float smoothing, const Tensor& dloss,
                             Tensor& dlogits);
 
 void sgd_step(Tensor& w, const Tensor& g, Tensor& velocity, float lr, float momentum, float weight_decay,

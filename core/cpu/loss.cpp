@@ -6,7 +6,8 @@
 
 namespace actlab::cpu {
 
-float cross_entropy_forward(const Tensor& logits, const int32_t* labels, float smoothing, Tensor& log_probs) {
+void cross_entropy_forward(const Tensor& logits, const int32_t* labels, float smoothing, Tensor& log_probs,
+                           Tensor& loss) {
   const int64_t N = logits.size(0), K = logits.size(1);
   const float* z = logits.data();
   float* lp = log_probs.data();
@@ -26,14 +27,14 @@ float cross_entropy_forward(const Tensor& logits, const int32_t* labels, float s
     const double picked = row[labels[n]] - log_sum;
     total += -(1.0 - smoothing) * picked - smoothing / static_cast<double>(K) * all;
   }
-  return static_cast<float>(total / static_cast<double>(N));
+  loss.data()[0] = static_cast<float>(total / static_cast<double>(N));
 }
 
 // dlogits = dloss/N · (softmax − (1−s)·onehot − s/K)
-void cross_entropy_backward(const Tensor& log_probs, const int32_t* labels, float smoothing, float dloss,
+void cross_entropy_backward(const Tensor& log_probs, const int32_t* labels, float smoothing, const Tensor& dloss,
                             Tensor& dlogits) {
   const int64_t N = log_probs.size(0), K = log_probs.size(1);
-  const float scale = dloss / static_cast<float>(N);
+  const float scale = dloss.data()[0] / static_cast<float>(N);
   const float uniform = smoothing / static_cast<float>(K);
   const float* lp = log_probs.data();
   float* g = dlogits.data();

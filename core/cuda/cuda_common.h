@@ -2,9 +2,10 @@
 // launch geometry and a scratch buffer. Internal to core/cuda/ and the .cu
 // twins of the activations.
 //
-// All work runs on the legacy default stream, in order: a kernel launch never
-// waits for the host, and the copies back to the host (a loss, an accuracy
-// count) are the only points where the host waits for the device.
+// All work runs on the legacy default stream, in order: a kernel launch or a
+// copy to the device never waits for the host, and the host waits for the
+// device only where it reads values back (the trainer collects a step's loss
+// and logits while the next step runs).
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -40,6 +41,10 @@ inline unsigned blocks_for(int64_t n, int threads = kThreads) {
 
 // A device tensor used as scratch space, from the caching allocator.
 Tensor scratch(int64_t floats);
+
+// Queues a copy of host bytes to the device on the default stream through a
+// pinned staging buffer; returns at once (core/cuda/memory.cu).
+void upload(void* dst, const void* src, size_t bytes);
 
 // Copies `count` int32 labels from the host into a reused device buffer.
 const int32_t* upload_labels(const int32_t* labels, int64_t count);

@@ -1,7 +1,16 @@
 // CUDA device memory: a caching allocator over cudaMalloc (blocks are kept in
 // size buckets after release, as on the host) and host<->device copies.
+//
+// Copies to the device go through pinned staging buffers and are queued on
+// the default stream without the host waiting: the host's bytes are taken at
+// once, the copy runs in order with the kernels. Copies to the host either
+// wait (copy) or run behind the queued work and are collected later
+// (start_download / finish_download), so the host can queue the next step
+// first.
 #include <cuda_runtime.h>
 
+#include <cstring>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -66,12 +75,132 @@ void device_release(void* ptr, size_t bytes) {
   cache().free_blocks[bucket(bytes ? bytes : 1)].push_back(ptr);
 }
 
+// Pinned host buffers, kept in size buckets like device blocks (cudaHostAlloc
+// is slow), and events to mark when the copies that use them have run.
+struct PinnedPool {
+  std::mutex mutex;
+  std::unordered_map<size_t, std::vector<void*>> free_buffers;
+  std::vector<cudaEvent_t> free_events;
+};
+
+PinnedPool& pinned() {
+  static PinnedPool* p = new PinnedPool;
+  return *p;
+}
+
+void* pinned_allocate(size_t bytes) {
+  const size_t size = bucket(bytes ? bytes : 1);
+  {
+    std::lock_guard lock(pinned().mutex);
+    auto& buffers = pinned().free_buffers[size];
+    if (!buffers.empty()) {
+      void* p = buffers.back();
+      buffers.pop_back();
+      return p;
+    }
+  }
+  void* p = nullptr;
+  check_cuda(cudaHostAlloc(&p, size, cudaHostAllocDefault), "cudaHostAlloc");
+  return p;
+}
+
+void pinned_release(void* p, size_t bytes) {
+  std::lock_guard lock(pinned().mutex);
+  pinned().free_buffers[bucket(bytes ? bytes : 1)].push_back(p);
+}
+
+cudaEvent_t event_after_queued_work() {
+  cudaEvent_t e = nullptr;
+  {
+    std::lock_guard lock(pinned().mutex);
+    if (!pinned().free_events.empty()) {
+      e = pinned().free_events.back();
+      pinned().free_events.pop_back();
+    }
+  }
+  if (!e) check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+  check_cuda(cudaEventRecord(e, 0), "cudaEventRecord");
+  return e;
+}
+
+void event_release(cudaEvent_t e) {
+  std::lock_guard lock(pinned().mutex);
+  pinned().free_events.push_back(e);
+}
+
+// Staged uploads still in flight, oldest first; their buffers return to the
+// pool once their events have passed.
+struct Staged {
+  void* buffer;
+  size_t bytes;
+  cudaEvent_t done;
+};
+
+std::mutex staged_mutex;
+std::deque<Staged> staged;
+
+constexpr size_t kStagedLimit = size_t{64} << 20;   // larger copies (whole models) simply wait
+constexpr size_t kMaxInFlight = 64;
+
+void recycle_staged(bool wait_for_oldest) {
+  while (!staged.empty()) {
+    const Staged& s = staged.front();
+    if (wait_for_oldest) {
+      check_cuda(cudaEventSynchronize(s.done), "cudaEventSynchronize");
+      wait_for_oldest = false;
+    } else if (cudaEventQuery(s.done) != cudaSuccess) {
+      break;
+    }
+    pinned_release(s.buffer, s.bytes);
+    event_release(s.done);
+    staged.pop_front();
+  }
+}
+
+void upload_staged(void* dst, const void* src, size_t bytes) {
+  if (bytes > kStagedLimit) {
+    check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy (to the GPU)");
+    return;
+  }
+  std::lock_guard lock(staged_mutex);
+  recycle_staged(staged.size() >= kMaxInFlight);
+  void* buffer = pinned_allocate(bytes);
+  std::memcpy(buffer, src, bytes);
+  check_cuda(cudaMemcpyAsync(dst, buffer, bytes, cudaMemcpyHostToDevice, 0), "cudaMemcpyAsync (to the GPU)");
+  staged.push_back({buffer, bytes, event_after_queued_work()});
+}
+
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
   if (!bytes) return;
+  if (src_device == Device::cpu && dst_device == Device::cuda) return upload_staged(dst, src, bytes);
   cudaMemcpyKind kind = src_device == Device::cpu
                             ? (dst_device == Device::cpu ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
                             : (dst_device == Device::cpu ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
   check_cuda(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy");
+}
+
+struct Download {
+  void* buffer;
+  size_t bytes;
+  cudaEvent_t done;
+};
+
+void* start_download(const void* src, size_t bytes) {
+  void* buffer = pinned_allocate(bytes);
+  if (bytes)
+    check_cuda(cudaMemcpyAsync(buffer, src, bytes, cudaMemcpyDeviceToHost, 0), "cudaMemcpyAsync (to the host)");
+  return new Download{buffer, bytes, event_after_queued_work()};
+}
+
+// dst == nullptr: the values are dropped (a destructor), and errors with them.
+void finish_download(void* ticket, void* dst, size_t bytes) {
+  Download d = *static_cast<Download*>(ticket);
+  delete static_cast<Download*>(ticket);
+  const cudaError_t status = cudaEventSynchronize(d.done);
+  if (dst && status == cudaSuccess) std::memcpy(dst, d.buffer, std::min(bytes, d.bytes));
+  pinned_release(d.buffer, d.bytes);
+  event_release(d.done);
+  if (dst) check_cuda(status, "cudaEventSynchronize (copy to the host)");
 }
 
 __global__ void fill_kernel(float* dst, float value, int64_t count) {
@@ -88,11 +217,18 @@ void device_fill(float* dst, float value, int64_t count) {
   check_cuda(cudaGetLastError(), "fill");
 }
 
-const DeviceMemory kDeviceMemory{device_allocate, device_release, device_copy, device_fill};
+const DeviceMemory kDeviceMemory{device_allocate, device_release, device_copy,
+                                 device_fill,     start_download, finish_download};
 
 }  // namespace
 
 const DeviceMemory& cuda_device_memory() { return kDeviceMemory; }
+
+namespace cuda {
+void upload(void* dst, const void* src, size_t bytes) {
+  if (bytes) upload_staged(dst, src, bytes);
+}
+}  // namespace cuda
 
 // Any error here (no driver, "driver version is insufficient", no device)
 // means: no GPU.

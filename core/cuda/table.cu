@@ -71,8 +71,7 @@ const int32_t* upload_labels(const int32_t* labels, int64_t count) {
   static Tensor buffer;
   std::lock_guard lock(mutex);
   if (!buffer.defined() || buffer.numel() < count) buffer = scratch(count);
-  check(cudaMemcpy(buffer.data(), labels, static_cast<size_t>(count) * sizeof(int32_t), cudaMemcpyHostToDevice),
-        "copying labels to the GPU");
+  upload(buffer.data(), labels, static_cast<size_t>(count) * sizeof(int32_t));
   return reinterpret_cast<const int32_t*>(buffer.data());
 }
 
