@@ -101,7 +101,8 @@ TEST_CASE("cuda: convolutions match the CPU (plain, strided, 1x1, grouped, depth
   };
   for (const Case c : {Case{4, 6, 9, 8, 3, 1, 1, 1, true}, Case{4, 6, 9, 8, 3, 2, 1, 1, false},
                        Case{3, 8, 8, 16, 1, 2, 0, 1, false}, Case{2, 8, 7, 8, 3, 1, 1, 8, false},
-                       Case{2, 6, 10, 4, 3, 2, 1, 2, true}, Case{5, 3, 32, 16, 3, 1, 1, 1, false}}) {
+                       Case{2, 6, 10, 4, 3, 2, 1, 2, true}, Case{5, 3, 32, 16, 3, 1, 1, 1, false},
+                       Case{8, 16, 1, 4, 1, 1, 0, 1, true}, Case{8, 4, 1, 16, 1, 1, 0, 1, false}}) {   // cuBLAS path
     std::vector<Tensor> in{random_tensor({c.N, c.C, c.H, c.H}, rng), random_tensor({c.K, c.C / c.groups, c.R, c.R}, rng)};
     if (c.bias) in.push_back(random_tensor({c.K}, rng));
     compare("conv2d " + std::to_string(c.C) + "->" + std::to_string(c.K) + " k" + std::to_string(c.R) + " s" +
@@ -245,10 +246,11 @@ TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
   }
 }
 
-// Two SGD steps (momentum, weight decay) of ResNet-20 on `images`; returns each
-// parameter's change. The model starts from the config's seed every time.
+// Two SGD steps (momentum, weight decay) of ResNet-20 on `images`; returns the
+// change of each parameter, then of each buffer (the running statistics). The
+// model starts from the config's seed every time.
 std::vector<Tensor> two_step_changes(Device device, const Tensor& images, const std::vector<int32_t>& labels,
-                                     std::vector<Tensor>* losses = nullptr, std::vector<Tensor>* buffers = nullptr) {
+                                     std::vector<Tensor>* losses = nullptr) {
   ModelConfig config;
   config.in_channels = 1;
   config.classes = 10;
@@ -256,6 +258,7 @@ std::vector<Tensor> two_step_changes(Device device, const Tensor& images, const 
   model->to(device);
   std::vector<Tensor> before;
   for (auto& [name, p] : model->named_parameters()) before.push_back(p->var.value().to(Device::cpu).clone());
+  for (auto& [name, b] : model->named_buffers()) before.push_back(b->to(Device::cpu).clone());
   Sgd sgd(model->named_parameters(), SgdOptions{0.9f, 1e-4f, false, false});
   for (int step = 0; step < 2; ++step) {
     Var loss = ops::cross_entropy((*model)(Var(images.to(device))), labels);
@@ -264,16 +267,12 @@ std::vector<Tensor> two_step_changes(Device device, const Tensor& images, const 
     sgd.step(0.1f);
     if (losses) losses->push_back(loss.value().to(Device::cpu));
   }
-  std::vector<Tensor> changes;
-  auto params = model->named_parameters();
-  for (size_t i = 0; i < params.size(); ++i) {
-    Tensor change = params[i].second->var.value().to(Device::cpu).clone();
-    for (int64_t k = 0; k < change.numel(); ++k) change.data()[k] -= before[i].data()[k];
-    changes.push_back(change);
-  }
-  if (buffers)
-    for (auto& [name, b] : model->named_buffers()) buffers->push_back(b->to(Device::cpu).clone());
-  return changes;
+  std::vector<Tensor> after;
+  for (auto& [name, p] : model->named_parameters()) after.push_back(p->var.value().to(Device::cpu).clone());
+  for (auto& [name, b] : model->named_buffers()) after.push_back(b->to(Device::cpu).clone());
+  for (size_t i = 0; i < after.size(); ++i)
+    for (int64_t k = 0; k < after[i].numel(); ++k) after[i].data()[k] -= before[i].data()[k];
+  return after;
 }
 
 TEST_CASE("cuda: a ResNet-20 training step on the GPU matches the CPU step") {
@@ -282,16 +281,18 @@ TEST_CASE("cuda: a ResNet-20 training step on the GPU matches the CPU step") {
   const Tensor images = random_tensor({32, 1, 28, 28}, rng);
   std::vector<int32_t> labels(32);
   for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>(i % 10);
-  std::vector<Tensor> losses_cpu, losses_gpu, buffers_cpu, buffers_gpu;
-  const auto cpu = two_step_changes(Device::cpu, images, labels, &losses_cpu, &buffers_cpu);
-  const auto gpu = two_step_changes(Device::cuda, images, labels, &losses_gpu, &buffers_gpu);
+  std::vector<Tensor> losses_cpu, losses_gpu;
+  const auto cpu = two_step_changes(Device::cpu, images, labels, &losses_cpu);
+  const auto gpu = two_step_changes(Device::cuda, images, labels, &losses_gpu);
   for (size_t step = 0; step < losses_cpu.size(); ++step)
     CHECK_TWINS("loss at step " << step, losses_gpu[step], losses_cpu[step]);
-  // SPEC 8's rule, with the CPU as the reference: each tensor's change within
-  // 1% of the CPU's change, or within 3× the CPU's own spread when its input
-  // is jittered by N(0, 1e-6²) (three repeats, elementwise max), whichever is
-  // larger. Through 20 batch norms on random images the spread reaches a few
-  // per cent near the input; a wrong kernel misses by 100% or more.
+  // SPEC 8's rule, with the CPU as the reference: each tensor's change (the
+  // running statistics' too, which the changed weights feed) within 1% of the
+  // CPU's change, or within 3× the CPU's own spread when its input is
+  // jittered by N(0, 1e-6²) (three repeats, elementwise max), whichever is
+  // larger. Through 20 batch norms on random images that spread reaches 3% at
+  // conv1 (a second jittered CPU run misses by 1.6% there, the H100 by 2.3%);
+  // shifted labels miss 91 of the 101 tensors.
   std::vector<Tensor> spread;
   for (uint64_t seed : {101, 102, 103}) {
     Random noise(seed);
@@ -307,7 +308,11 @@ TEST_CASE("cuda: a ResNet-20 training step on the GPU matches the CPU step") {
   ModelConfig config;
   config.in_channels = 1;
   config.classes = 10;
-  const auto names = make_model(config)->named_parameters();
+  auto model = make_model(config);
+  std::vector<std::string> names;
+  for (auto& [name, p] : model->named_parameters()) names.push_back(name);
+  for (auto& [name, b] : model->named_buffers()) names.push_back(name);
+  REQUIRE(names.size() == cpu.size());
   for (size_t t = 0; t < cpu.size(); ++t) {
     double miss = 0.0, change = 0.0, jitter = 0.0;
     for (int64_t k = 0; k < cpu[t].numel(); ++k) {
@@ -318,11 +323,9 @@ TEST_CASE("cuda: a ResNet-20 training step on the GPU matches the CPU step") {
     }
     miss = std::sqrt(miss), change = std::sqrt(change), jitter = std::sqrt(jitter);
     CHECK_MESSAGE(miss <= std::max(0.01 * change, 3.0 * jitter) + 1e-9,
-                  names[t].first << ": the GPU's change misses the CPU's by " << miss << " (|change| " << change
+                  names[t] << ": the GPU's change misses the CPU's by " << miss << " (|change| " << change
                                  << ", CPU spread " << jitter << ")");
   }
-  for (size_t i = 0; i < buffers_cpu.size(); ++i)
-    CHECK_TWINS("buffer " << i, buffers_gpu[i], buffers_cpu[i]);
 }
 
 TEST_CASE("cuda: train and eval run with --device cuda and agree with the CPU") {

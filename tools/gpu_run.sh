@@ -4,8 +4,9 @@
 # with the CUDA backend, run the whole test suite (CUDA cases included), train
 # ResNet-20 on Fashion-MNIST with --device cuda, and time training against
 # PyTorch on the same GPU. Logs go to $OUT (or .gpu/out).
-#   bash tools/gpu_run.sh [all|build|test|cuda-test|train|bench|profile]   (default all;
-#   cuda-test builds and runs only the CUDA cases)
+#   bash tools/gpu_run.sh [all|build|test|cuda-test|train|bench|models|acts|profile]
+#   (default all; cuda-test builds and runs only the CUDA cases; models and
+#   acts are the ImageNet-size and activation parts of bench alone)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -97,6 +98,22 @@ if [[ $what == all || $what == bench ]]; then
       python3 bench/pytorch_train.py --device cuda --model $model --input 3,224,224 --batch 64 --steps 30 --warmup 5
     done
   } | tee "$out/bench_cuda.jsonl"
+  step "activation forward + backward: actlab fused vs PyTorch eager from SPEC 1"
+  BENCH_ACT=build-gpu/bench_act bash bench/compare_act.sh 1 3 cuda prelu swish acon-a acon-b acon-c meta-acon \
+    dyrelu-a dyrelu-b dyrelu-c pwlu | tee "$out/bench_act_cuda.txt"
+fi
+
+if [[ $what == models ]]; then
+  step "ImageNet-size training step, batch 64: actlab vs PyTorch eager, two rounds"
+  for round in 1 2; do
+    for model in resnet18 mobilenetv2; do
+      ./build-gpu/bench_train --device cuda --model $model --input 3,224,224 --batch 64 --steps 30 --warmup 5
+      python3 bench/pytorch_train.py --device cuda --model $model --input 3,224,224 --batch 64 --steps 30 --warmup 5
+    done
+  done | tee "$out/bench_models_cuda.jsonl"
+fi
+
+if [[ $what == acts ]]; then
   step "activation forward + backward: actlab fused vs PyTorch eager from SPEC 1"
   BENCH_ACT=build-gpu/bench_act bash bench/compare_act.sh 1 3 cuda prelu swish acon-a acon-b acon-c meta-acon \
     dyrelu-a dyrelu-b dyrelu-c pwlu | tee "$out/bench_act_cuda.txt"

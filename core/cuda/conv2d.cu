@@ -110,6 +110,13 @@ __global__ void bias_gradient_kernel(const float* dy, float* dbias, int64_t N, i
   if (threadIdx.x == 0) dbias[k] = static_cast<float>(sum);
 }
 
+// A 1×1 convolution of 1×1 maps (the generators of Meta-ACON and DyReLU) is
+// a fully connected layer: cuBLAS and the linear kernels do it with a
+// fraction of cuDNN's per-call host work.
+bool is_fully_connected(const ConvShape& s) {
+  return s.R == 1 && s.S == 1 && s.H == 1 && s.W == 1 && s.pad == 0 && s.groups == 1;
+}
+
 // Workspace from the caching allocator; an empty tensor when none is needed.
 Tensor workspace(size_t bytes) { return bytes ? scratch(static_cast<int64_t>((bytes + 3) / 4)) : Tensor(); }
 void* pointer(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
@@ -117,6 +124,10 @@ void* pointer(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
 }  // namespace
 
 void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  if (is_fully_connected(s)) {
+    Tensor y2 = y.view({s.N, s.K});
+    return linear_forward(x.view({s.N, s.C}), w.view({s.K, s.C}), bias, y2);
+  }
   const ConvPlan& p = plan(s);
   Tensor ws = workspace(p.fwd_bytes);
   const float one = 1.0f, zero = 0.0f;
@@ -128,21 +139,35 @@ void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const 
 }
 
 void conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  const float one = 1.0f, zero = 0.0f;
+  if (is_fully_connected(s)) {   // dx[N, C] = dy[N, K] · w[K, C], column-major as in linear.cu
+    const int N = static_cast<int>(s.N), C = static_cast<int>(s.C), K = static_cast<int>(s.K);
+    check(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, C, N, K, &one, w.data(), C, dy.data(), K, &zero, dx.data(),
+                      C),
+          "cublasSgemm (1x1 conv input gradient)");
+    return;
+  }
   const ConvPlan& p = plan(s);
   Tensor ws = workspace(p.bwd_data_bytes);
-  const float one = 1.0f, zero = 0.0f;
   check(cudnnConvolutionBackwardData(cudnn(), &one, p.w, w.data(), p.y, dy.data(), p.conv, p.bwd_data, pointer(ws),
                                      p.bwd_data_bytes, &zero, p.x, dx.data()),
         "cudnnConvolutionBackwardData");
 }
 
 void conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
-  const ConvPlan& p = plan(s);
-  Tensor ws = workspace(p.bwd_filter_bytes);
   const float one = 1.0f, zero = 0.0f;
-  check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data(), p.y, dy.data(), p.conv, p.bwd_filter,
-                                       pointer(ws), p.bwd_filter_bytes, &zero, p.w, dw.data()),
-        "cudnnConvolutionBackwardFilter");
+  if (is_fully_connected(s)) {   // dw[K, C] = dy[N, K]ᵀ · x[N, C], column-major as in linear.cu
+    const int N = static_cast<int>(s.N), C = static_cast<int>(s.C), K = static_cast<int>(s.K);
+    check(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_T, C, K, N, &one, x.data(), C, dy.data(), K, &zero, dw.data(),
+                      C),
+          "cublasSgemm (1x1 conv weight gradient)");
+  } else {
+    const ConvPlan& p = plan(s);
+    Tensor ws = workspace(p.bwd_filter_bytes);
+    check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data(), p.y, dy.data(), p.conv, p.bwd_filter,
+                                         pointer(ws), p.bwd_filter_bytes, &zero, p.w, dw.data()),
+          "cudnnConvolutionBackwardFilter");
+  }
   if (dbias.defined()) {
     const int64_t PQ = s.P * s.Q;
     bias_gradient_kernel<<<static_cast<unsigned>(s.K), threads_for_plane(s.N * PQ)>>>(dy.data(), dbias.data(), s.N,
