@@ -51,26 +51,51 @@ float* wanted(std::vector<Tensor>& grads, int index) {
 // With B = 0 (Swish, ACON-A) and y given, σ(β·x) = y/x is read from the
 // saved output instead of a second exp (|x| < 1e-30 takes σ(0) = 1/2); the
 // output is kept anyway as the next layer's input.
-void backward_per_channel(const AconOperands& o, const float* x, const float* y, const float* g, float* dx,
-                          float* da, float* db, float* dbeta, int64_t N, int64_t C, int64_t HW) {
-  constexpr int kLanes = 16;
+// kAB: a or b receives a gradient (ACON-B, ACON-C). Without (Swish, ACON-A,
+// or frozen a and b) only β's sums are kept. Each plane's sums are one
+// set of 16 lane sums and a fixed tree across them (the same order whatever
+// the thread count); the planes are then added per channel in sample order,
+// in double.
+constexpr int kLanes = 16;
+
+// Σ lanes as a balanced tree: depth 4 instead of a chain of 15 adds.
+inline float tree_sum(float* lane) {
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
+  return lane[0];
+}
+
+template <bool kAB>
+void backward_per_channel_sums(const AconOperands& o, const float* x, const float* y, const float* g, float* dx,
+                               float* da, float* db, float* dbeta, int64_t N, int64_t C, int64_t HW) {
+  constexpr int kSums = kAB ? 3 : 1;   // β, then a and b
   thread_local std::vector<float> buffer;   // the calling thread's, reused; workers write through the pointer
-  buffer.resize(N * C * 3 * kLanes);
-  float* lanes = buffer.data();
+  buffer.resize(N * C * kSums);
+  float* plane_sums = buffer.data();
 #pragma omp parallel for schedule(static)
   for (int64_t plane = 0; plane < N * C; ++plane) {
     const int64_t c = plane % C;
     const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f, beta = o.beta[c];
-    float* lane_a = lanes + plane * 3 * kLanes;
-    float* lane_b = lane_a + kLanes;
-    float* lane_beta = lane_b + kLanes;
-    for (int l = 0; l < kLanes; ++l) lane_a[l] = lane_b[l] = lane_beta[l] = 0.0f;
+    // Per-lane sums in registers over the plane, then a tree across the lanes.
+    float lane_beta[kLanes] = {}, lane_a[kLanes] = {}, lane_b[kLanes] = {};
     float e[cpu::kChunk];
     for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
       const int64_t m = std::min(cpu::kChunk, end - begin);
       const float* xp = x + begin;
       const float* gp = g + begin;
       float* dp = dx + begin;
+      const auto accumulate = [&](int64_t i, int l) {
+        const float d = (a - b) * xp[i];
+        const float s = e[i];   // σ(β·d)
+        const float ds = s * (1.0f - s);
+        const float inner = s + beta * d * ds;
+        dp[i] = gp[i] * ((a - b) * inner + b);
+        lane_beta[l] += gp[i] * d * d * ds;
+        if constexpr (kAB) {
+          lane_a[l] += gp[i] * xp[i] * inner;
+          lane_b[l] += gp[i] * (xp[i] - xp[i] * inner);
+        }
+      };
       if (y) {
         const float* yp = y + begin;
 #pragma omp simd
@@ -84,39 +109,38 @@ void backward_per_channel(const AconOperands& o, const float* x, const float* y,
       }
       for (int64_t i0 = 0; i0 < m; i0 += kLanes) {
         const int64_t width = std::min<int64_t>(kLanes, m - i0);
+        if (width == kLanes) {
 #pragma omp simd
-        for (int64_t l = 0; l < width; ++l) {
-          const int64_t i = i0 + l;
-          const float d = (a - b) * xp[i];
-          const float s = e[i];   // σ(β·d)
-          const float ds = s * (1.0f - s);
-          const float inner = s + beta * d * ds;
-          dp[i] = gp[i] * ((a - b) * inner + b);
-          lane_a[l] += gp[i] * xp[i] * inner;
-          lane_b[l] += gp[i] * (xp[i] - xp[i] * inner);
-          lane_beta[l] += gp[i] * d * d * ds;
+          for (int l = 0; l < kLanes; ++l) accumulate(i0 + l, l);
+        } else {
+          for (int l = 0; l < width; ++l) accumulate(i0 + l, l);
         }
       }
     }
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < C; ++c) {
-    double sum_a[kLanes] = {}, sum_b[kLanes] = {}, sum_beta[kLanes] = {};
-    for (int64_t n = 0; n < N; ++n) {
-      const float* lane = lanes + (n * C + c) * 3 * kLanes;
-#pragma omp simd
-      for (int l = 0; l < kLanes; ++l) {
-        sum_a[l] += lane[l];
-        sum_b[l] += lane[kLanes + l];
-        sum_beta[l] += lane[2 * kLanes + l];
-      }
+    const float sum_beta = tree_sum(lane_beta);
+    const float sum_a = kAB ? tree_sum(lane_a) : 0.0f, sum_b = kAB ? tree_sum(lane_b) : 0.0f;
+    plane_sums[plane * kSums] = sum_beta;
+    if constexpr (kAB) {
+      plane_sums[plane * kSums + 1] = sum_a;
+      plane_sums[plane * kSums + 2] = sum_b;
     }
-    double ta = 0.0, tb = 0.0, tbeta = 0.0;
-    for (int l = 0; l < kLanes; ++l) ta += sum_a[l], tb += sum_b[l], tbeta += sum_beta[l];
-    if (da) da[c] = static_cast<float>(ta);
-    if (db) db[c] = static_cast<float>(tb);
-    if (dbeta) dbeta[c] = static_cast<float>(tbeta);
   }
+  for (int64_t c = 0; c < C; ++c) {
+    double total[kSums] = {};
+    for (int64_t n = 0; n < N; ++n)
+      for (int k = 0; k < kSums; ++k) total[k] += plane_sums[(n * C + c) * kSums + k];
+    if (dbeta) dbeta[c] = static_cast<float>(total[0]);
+    if constexpr (kAB) {
+      if (da) da[c] = static_cast<float>(total[1]);
+      if (db) db[c] = static_cast<float>(total[2]);
+    }
+  }
+}
+
+void backward_per_channel(const AconOperands& o, const float* x, const float* y, const float* g, float* dx,
+                          float* da, float* db, float* dbeta, int64_t N, int64_t C, int64_t HW) {
+  if (da || db) return backward_per_channel_sums<true>(o, x, y, g, dx, da, db, dbeta, N, C, HW);
+  backward_per_channel_sums<false>(o, x, y, g, dx, da, db, dbeta, N, C, HW);
 }
 
 }  // namespace
