@@ -108,11 +108,15 @@ void unary_forward(UnaryOp op, const Tensor& x, Tensor& y) {
   const float* in = x.data();
   float* out = y.data();
   const int64_t n = x.numel();
-  // Pointers captured by value: captured by reference, they would be reloaded
-  // (by gathers) on every iteration, as the stores might change them.
+  // Each thread takes private copies of the pointers (firstprivate). Read
+  // from the lambda's closure, they would be reloaded on every iteration, as
+  // the stores might change them, and the loop would run on gathers and
+  // scatters (seen in the disassembly: a 3x slower add).
   with_op(op, [=](auto tag) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
-    for (int64_t i = 0; i < n; ++i) out[i] = apply(tag.value, in[i]);
+    const float* src = in;
+    float* dst = out;
+#pragma omp parallel for simd schedule(static) if (n > kParallelFrom) firstprivate(src, dst)
+    for (int64_t i = 0; i < n; ++i) dst[i] = apply(tag.value, src[i]);
   });
 }
 
@@ -122,9 +126,11 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& 
   const float* g = dy.data();
   float* out = dx.data();
   const int64_t n = x.numel();
-  with_op(op, [=](auto tag) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
-    for (int64_t i = 0; i < n; ++i) out[i] = g[i] * derivative(tag.value, xd[i], yd[i]);
+  with_op(op, [=](auto tag) {   // private pointers: see unary_forward
+    const float *xs = xd, *ys = yd, *gs = g;
+    float* dst = out;
+#pragma omp parallel for simd schedule(static) if (n > kParallelFrom) firstprivate(xs, ys, gs, dst)
+    for (int64_t i = 0; i < n; ++i) dst[i] = gs[i] * derivative(tag.value, xs[i], ys[i]);
   });
 }
 
@@ -134,9 +140,11 @@ void binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) 
   float* od = out.data();
   const int64_t n = out.numel();
   if (a.shape() == b.shape()) {
-    with_op(op, [=](auto tag) {   // by value: see unary_forward
-#pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
-      for (int64_t i = 0; i < n; ++i) od[i] = combine(tag.value, ad[i], bd[i]);
+    with_op(op, [=](auto tag) {   // private pointers: see unary_forward
+      const float *pa = ad, *pb = bd;
+      float* dst = od;
+#pragma omp parallel for simd schedule(static) if (n > kParallelFrom) firstprivate(pa, pb, dst)
+      for (int64_t i = 0; i < n; ++i) dst[i] = combine(tag.value, pa[i], pb[i]);
     });
     return;
   }
