@@ -4,38 +4,9 @@
 #include <cmath>
 
 #include "core/cpu/cpu_kernels.h"
+#include "core/cpu/lane_sums.h"
 
 namespace actlab::cpu {
-namespace {
-
-// Sums in double over 16 lanes that the compiler keeps in vector registers
-// (one running sum would be a chain of dependent adds, 4 cycles an element),
-// added at the end in a fixed tree: the same result on every run and for any
-// thread count.
-constexpr int kLanes = 16;
-
-struct LaneSums {
-  double lane[kLanes] = {};
-
-  // lane[i mod 16] += f(i) for i in [0, n).
-  template <class F>
-  void add(int64_t n, F f) {
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-#pragma omp simd
-      for (int l = 0; l < kLanes; ++l) lane[l] += f(i + l);
-    }
-    for (int l = 0; i < n; ++i, ++l) lane[l] += f(i);
-  }
-
-  double total() {
-    for (int width = kLanes / 2; width > 0; width /= 2)
-      for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
-    return lane[0];
-  }
-};
-
-}  // namespace
 
 void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                       Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/cpu/cpu_kernels.h"
+#include "core/cpu/lane_sums.h"
 #include "core/elementwise_math.h"
 #include "core/error.h"
 
@@ -219,9 +220,10 @@ void mean_hw_forward(const Tensor& x, Tensor& y) {
   float* yd = y.data();
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < HW; ++i) sum += xd[p * HW + i];
-    yd[p] = static_cast<float>(sum / static_cast<double>(HW));
+    const float* plane = xd + p * HW;
+    LaneSums sums;
+    sums.add(HW, [plane](int64_t i) { return static_cast<double>(plane[i]); });
+    yd[p] = static_cast<float>(sums.total() / static_cast<double>(HW));
   }
 }
 
