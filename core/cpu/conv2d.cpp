@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/cpu/cpu_kernels.h"
+#include "core/cpu/lane_sums.h"
 
 namespace actlab::cpu {
 namespace {
@@ -268,12 +269,12 @@ void conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& 
     float* db = dbias.data();
 #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < s.K; ++k) {
-      double sum = 0.0;
+      LaneSums sums;
       for (int64_t n = 0; n < s.N; ++n) {
         const float* row = dyd + (n * s.K + k) * PQ;
-        for (int64_t i = 0; i < PQ; ++i) sum += row[i];
+        sums.add(PQ, [row](int64_t i) { return static_cast<double>(row[i]); });
       }
-      db[k] = static_cast<float>(sum);
+      db[k] = static_cast<float>(sums.total());
     }
   }
 }
