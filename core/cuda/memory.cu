@@ -26,16 +26,6 @@ void check_cuda(cudaError_t status, const char* what) {
   if (status != cudaSuccess) fail(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
 }
 
-struct DeviceCache {
-  std::mutex mutex;
-  std::unordered_map<size_t, std::vector<void*>> free_blocks;
-};
-
-DeviceCache& cache() {
-  static DeviceCache* c = new DeviceCache;
-  return *c;
-}
-
 size_t bucket(size_t bytes) {
   const size_t granule = 512;
   if (bytes <= (1u << 20)) return (bytes + granule - 1) / granule * granule;
@@ -45,17 +35,34 @@ size_t bucket(size_t bytes) {
   return (bytes + quarter - 1) / quarter * quarter;
 }
 
+// Released blocks by bucket size, for reuse: device memory and pinned host
+// buffers alike.
+struct BlockCache {
+  std::mutex mutex;
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;
+
+  void* take(size_t size) {
+    std::lock_guard lock(mutex);
+    auto& blocks = free_blocks[size];
+    if (blocks.empty()) return nullptr;
+    void* p = blocks.back();
+    blocks.pop_back();
+    return p;
+  }
+  void put(size_t size, void* p) {
+    std::lock_guard lock(mutex);
+    free_blocks[size].push_back(p);
+  }
+};
+
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache;
+  return *c;
+}
+
 void* device_allocate(size_t bytes) {
   const size_t size = bucket(bytes ? bytes : 1);
-  {
-    std::lock_guard lock(cache().mutex);
-    auto& blocks = cache().free_blocks[size];
-    if (!blocks.empty()) {
-      void* p = blocks.back();
-      blocks.pop_back();
-      return p;
-    }
-  }
+  if (void* p = cache().take(size)) return p;
   void* p = nullptr;
   cudaError_t status = cudaMalloc(&p, size);
   if (status != cudaSuccess) {
@@ -70,52 +77,43 @@ void* device_allocate(size_t bytes) {
 }
 
 void device_release(void* ptr, size_t bytes) {
-  if (!ptr) return;
-  std::lock_guard lock(cache().mutex);
-  cache().free_blocks[bucket(bytes ? bytes : 1)].push_back(ptr);
+  if (ptr) cache().put(bucket(bytes ? bytes : 1), ptr);
 }
 
-// Pinned host buffers, kept in size buckets like device blocks (cudaHostAlloc
-// is slow), and events to mark when the copies that use them have run.
-struct PinnedPool {
-  std::mutex mutex;
-  std::unordered_map<size_t, std::vector<void*>> free_buffers;
-  std::vector<cudaEvent_t> free_events;
-};
-
-PinnedPool& pinned() {
-  static PinnedPool* p = new PinnedPool;
+// Pinned host buffers, kept by size like device blocks (cudaHostAlloc is
+// slow), and events to mark when the copies that use them have run.
+BlockCache& pinned() {
+  static BlockCache* p = new BlockCache;
   return *p;
 }
 
 void* pinned_allocate(size_t bytes) {
   const size_t size = bucket(bytes ? bytes : 1);
-  {
-    std::lock_guard lock(pinned().mutex);
-    auto& buffers = pinned().free_buffers[size];
-    if (!buffers.empty()) {
-      void* p = buffers.back();
-      buffers.pop_back();
-      return p;
-    }
-  }
+  if (void* p = pinned().take(size)) return p;
   void* p = nullptr;
   check_cuda(cudaHostAlloc(&p, size, cudaHostAllocDefault), "cudaHostAlloc");
   return p;
 }
 
-void pinned_release(void* p, size_t bytes) {
-  std::lock_guard lock(pinned().mutex);
-  pinned().free_buffers[bucket(bytes ? bytes : 1)].push_back(p);
+void pinned_release(void* p, size_t bytes) { pinned().put(bucket(bytes ? bytes : 1), p); }
+
+struct EventPool {
+  std::mutex mutex;
+  std::vector<cudaEvent_t> free_events;
+};
+
+EventPool& events() {
+  static EventPool* e = new EventPool;
+  return *e;
 }
 
 cudaEvent_t event_after_queued_work() {
   cudaEvent_t e = nullptr;
   {
-    std::lock_guard lock(pinned().mutex);
-    if (!pinned().free_events.empty()) {
-      e = pinned().free_events.back();
-      pinned().free_events.pop_back();
+    std::lock_guard lock(events().mutex);
+    if (!events().free_events.empty()) {
+      e = events().free_events.back();
+      events().free_events.pop_back();
     }
   }
   if (!e) check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
@@ -124,8 +122,8 @@ cudaEvent_t event_after_queued_work() {
 }
 
 void event_release(cudaEvent_t e) {
-  std::lock_guard lock(pinned().mutex);
-  pinned().free_events.push_back(e);
+  std::lock_guard lock(events().mutex);
+  events().free_events.push_back(e);
 }
 
 // Staged uploads still in flight, oldest first; their buffers return to the
