@@ -11,6 +11,7 @@
 #include "activations/channel_math.h"
 #include "activations/cuda_twins.h"
 #include "autograd/ops.h"
+#include "core/cpu/lane_sums.h"
 #include "core/cpu/vector_math.h"
 #include "core/error.h"
 
@@ -43,27 +44,17 @@ float* wanted(std::vector<Tensor>& grads, int index) {
 }
 
 // Backward when A, B and β are all per channel (Swish, ACON-A/B/C): planes in
-// memory order (a stream the prefetcher follows), each plane's sums kept as
-// kLanes float lanes in a buffer instead of being reduced horizontally (on
-// 8×8 planes that reduction costs as much as the arithmetic), then per
-// channel the lanes of its N planes summed in double in a fixed order:
-// bit-identical for any thread count.
+// memory order (a stream the prefetcher follows), each plane's sums kept in
+// 16 register lanes and added across them in a fixed tree (a horizontal
+// reduction per chunk costs as much as the arithmetic on 8×8 planes), then
+// per channel the planes' sums added in double in sample order: bit-identical
+// for any thread count. kAB: a or b receives a gradient (ACON-B, ACON-C);
+// without (Swish, ACON-A, or frozen a and b) only β's sums are kept.
 // With B = 0 (Swish, ACON-A) and y given, σ(β·x) = y/x is read from the
 // saved output instead of a second exp (|x| < 1e-30 takes σ(0) = 1/2); the
 // output is kept anyway as the next layer's input.
-// kAB: a or b receives a gradient (ACON-B, ACON-C). Without (Swish, ACON-A,
-// or frozen a and b) only β's sums are kept. Each plane's sums are one
-// set of 16 lane sums and a fixed tree across them (the same order whatever
-// the thread count); the planes are then added per channel in sample order,
-// in double.
-constexpr int kLanes = 16;
-
-// Σ lanes as a balanced tree: depth 4 instead of a chain of 15 adds.
-inline float tree_sum(float* lane) {
-  for (int width = kLanes / 2; width > 0; width /= 2)
-    for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
-  return lane[0];
-}
+constexpr int kLanes = cpu::kSumLanes;
+using cpu::tree_sum;
 
 template <bool kAB>
 void backward_per_channel_sums(const AconOperands& o, const float* x, const float* y, const float* g, float* dx,

@@ -10,6 +10,15 @@ namespace actlab::cpu {
 // thread count.
 constexpr int kSumLanes = 16;
 
+// Σ of kSumLanes lanes as a balanced tree (depth 4, not a chain of 15 adds);
+// overwrites the lanes.
+template <class T>
+T tree_sum(T* lane) {
+  for (int width = kSumLanes / 2; width > 0; width /= 2)
+    for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
+  return lane[0];
+}
+
 struct LaneSums {
   double lane[kSumLanes] = {};
 
@@ -24,11 +33,7 @@ struct LaneSums {
     for (int l = 0; i < n; ++i, ++l) lane[l] += f(i);
   }
 
-  double total() {
-    for (int width = kSumLanes / 2; width > 0; width /= 2)
-      for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
-    return lane[0];
-  }
+  double total() { return tree_sum(lane); }
 };
 
 }  // namespace actlab::cpu
