@@ -11,6 +11,7 @@
 
 #include "activations/activation.h"
 #include "autograd/ops.h"
+#include "core/device.h"
 #include "cli.h"
 #include "helpers.h"
 #include "models/model.h"
@@ -358,6 +359,39 @@ TEST_CASE("cuda: --deterministic training gives the same weights bit for bit twi
   }
   CHECK(slurp(out + "/a/model.safetensors") == slurp(out + "/b/model.safetensors"));
   std::filesystem::remove_all(out);
+}
+
+namespace {
+
+// Values read back late are those their tensor held when the read was
+// queued, and a host tensor may change as soon as its copy to the device
+// returns: the promises the trainer's one-step-late reads and the staged
+// uploads rest on.
+void check_late_reads(Device device) {
+  Random rng(11);
+  Tensor host = random_tensor({3, 5, 7, 9}, rng);
+  const std::vector<float> original = host.to_vector();
+  Tensor t = host.to(device);
+  if (device == Device::cpu) t = t.clone();   // to() on the same device shares the storage
+  host.fill_(-1.0f);                          // after the upload returned
+  CHECK_MESSAGE(t.to_vector() == original, "an upload saw the host tensor change after it returned");
+  PendingValues late(t);
+  t.fill_(7.0f);                              // queued after the read
+  CHECK(late.pending());
+  CHECK_MESSAGE(late.values() == original, "a late read saw work queued after it");
+  CHECK_FALSE(late.pending());
+  PendingValues dropped(t);   // destroyed unread: no error, no leak
+  PendingValues moved = std::move(dropped);
+  CHECK(moved.values() == std::vector<float>(t.numel(), 7.0f));
+}
+
+}  // namespace
+
+TEST_CASE("late reads and uploads keep the values of their moment (host)") { check_late_reads(Device::cpu); }
+
+TEST_CASE("cuda: late reads and uploads keep the values of their moment (pinned copies)") {
+  ACTLAB_REQUIRE_GPU();
+  check_late_reads(Device::cuda);
 }
 
 TEST_CASE("--device cuda without a GPU is one clear error") {
