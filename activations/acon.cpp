@@ -108,12 +108,10 @@ void backward_per_channel_sums(const AconOperands& o, const float* x, const floa
         }
       }
     }
-    const float sum_beta = tree_sum(lane_beta);
-    const float sum_a = kAB ? tree_sum(lane_a) : 0.0f, sum_b = kAB ? tree_sum(lane_b) : 0.0f;
-    plane_sums[plane * kSums] = sum_beta;
+    plane_sums[plane * kSums] = tree_sum(lane_beta);
     if constexpr (kAB) {
-      plane_sums[plane * kSums + 1] = sum_a;
-      plane_sums[plane * kSums + 2] = sum_b;
+      plane_sums[plane * kSums + 1] = tree_sum(lane_a);
+      plane_sums[plane * kSums + 2] = tree_sum(lane_b);
     }
   }
   for (int64_t c = 0; c < C; ++c) {

@@ -39,6 +39,8 @@ class PendingValues {
   std::vector<float> values();   // once
 
  private:
+  void drop() noexcept;
+
   Device device_ = Device::cpu;
   void* ticket_ = nullptr;
   size_t count_ = 0;

@@ -56,7 +56,7 @@ PendingValues::PendingValues(PendingValues&& other) noexcept
 
 PendingValues& PendingValues::operator=(PendingValues&& other) noexcept {
   if (this != &other) {
-    if (ticket_) device_memory(device_).finish_download(ticket_, nullptr, 0);
+    drop();
     device_ = other.device_;
     ticket_ = std::exchange(other.ticket_, nullptr);
     count_ = other.count_;
@@ -64,8 +64,11 @@ PendingValues& PendingValues::operator=(PendingValues&& other) noexcept {
   return *this;
 }
 
-PendingValues::~PendingValues() {
-  if (ticket_) device_memory(device_).finish_download(ticket_, nullptr, 0);
+PendingValues::~PendingValues() { drop(); }
+
+// Waits for the copy and discards it (a null destination drops errors too).
+void PendingValues::drop() noexcept {
+  if (ticket_) device_memory(device_).finish_download(std::exchange(ticket_, nullptr), nullptr, 0);
 }
 
 std::vector<float> PendingValues::values() {

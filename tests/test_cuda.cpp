@@ -250,12 +250,16 @@ TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
 // Two SGD steps (momentum, weight decay) of ResNet-20 on `images`; returns the
 // change of each parameter, then of each buffer (the running statistics). The
 // model starts from the config's seed every time.
-std::vector<Tensor> two_step_changes(Device device, const Tensor& images, const std::vector<int32_t>& labels,
-                                     std::vector<Tensor>* losses = nullptr) {
+std::shared_ptr<Model> fashion_resnet20() {
   ModelConfig config;
   config.in_channels = 1;
   config.classes = 10;
-  auto model = make_model(config);   // same seed, same weights
+  return make_model(config);   // the config's seed: the same weights every time
+}
+
+std::vector<Tensor> two_step_changes(Device device, const Tensor& images, const std::vector<int32_t>& labels,
+                                     std::vector<Tensor>* losses = nullptr) {
+  auto model = fashion_resnet20();
   model->to(device);
   std::vector<Tensor> before;
   for (auto& [name, p] : model->named_parameters()) before.push_back(p->var.value().to(Device::cpu).clone());
@@ -306,10 +310,7 @@ TEST_CASE("cuda: a ResNet-20 training step on the GPU matches the CPU step") {
         spread[t].data()[k] = std::max(spread[t].data()[k], std::fabs(changes[t].data()[k] - cpu[t].data()[k]));
     }
   }
-  ModelConfig config;
-  config.in_channels = 1;
-  config.classes = 10;
-  auto model = make_model(config);
+  auto model = fashion_resnet20();
   std::vector<std::string> names;
   for (auto& [name, p] : model->named_parameters()) names.push_back(name);
   for (auto& [name, b] : model->named_buffers()) names.push_back(name);

@@ -139,14 +139,8 @@ void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const 
 }
 
 void conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  if (is_fully_connected(s)) return linear_input_gradient(s.N, s.C, s.K, dy.data(), w.data(), dx.data());
   const float one = 1.0f, zero = 0.0f;
-  if (is_fully_connected(s)) {   // dx[N, C] = dy[N, K] · w[K, C], column-major as in linear.cu
-    const int N = static_cast<int>(s.N), C = static_cast<int>(s.C), K = static_cast<int>(s.K);
-    check(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, C, N, K, &one, w.data(), C, dy.data(), K, &zero, dx.data(),
-                      C),
-          "cublasSgemm (1x1 conv input gradient)");
-    return;
-  }
   const ConvPlan& p = plan(s);
   Tensor ws = workspace(p.bwd_data_bytes);
   check(cudnnConvolutionBackwardData(cudnn(), &one, p.w, w.data(), p.y, dy.data(), p.conv, p.bwd_data, pointer(ws),
@@ -155,15 +149,12 @@ void conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w
 }
 
 void conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
-  const float one = 1.0f, zero = 0.0f;
-  if (is_fully_connected(s)) {   // dw[K, C] = dy[N, K]ᵀ · x[N, C], column-major as in linear.cu
-    const int N = static_cast<int>(s.N), C = static_cast<int>(s.C), K = static_cast<int>(s.K);
-    check(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_T, C, K, N, &one, x.data(), C, dy.data(), K, &zero, dw.data(),
-                      C),
-          "cublasSgemm (1x1 conv weight gradient)");
+  if (is_fully_connected(s)) {
+    linear_weight_gradient(s.N, s.C, s.K, dy.data(), x.data(), dw.data());
   } else {
     const ConvPlan& p = plan(s);
     Tensor ws = workspace(p.bwd_filter_bytes);
+    const float one = 1.0f, zero = 0.0f;
     check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data(), p.y, dy.data(), p.conv, p.bwd_filter,
                                          pointer(ws), p.bwd_filter_bytes, &zero, p.w, dw.data()),
           "cudnnConvolutionBackwardFilter");

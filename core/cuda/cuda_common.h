@@ -75,29 +75,27 @@ inline PlaneGrid plane_grid(int64_t planes, int64_t HW) {
           threads};
 }
 
-// Sum of one value per thread over the whole block, in a fixed order (a
-// shuffle tree in each warp, then one across the warps), so every run gives
-// the same bits. Every thread of the block calls it, blockDim.x a multiple of
-// 32; the sum is returned in thread 0.
-template <class T>
-__device__ T block_sum(T value) {
-  __shared__ T warp_sums[32];
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
-  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = value;
-  __syncthreads();
-  if (warp == 0) {
-    value = lane < blockDim.x / 32 ? warp_sums[lane] : T(0);
-    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
-  }
-  __syncthreads();   // warp_sums may be reused by the next call
-  return value;
-}
-
-// Sum over one warp's lanes in a fixed order; the sum is returned in lane 0.
+// Sum over one warp's lanes in a fixed order (a shuffle tree); the sum is
+// returned in lane 0.
 template <class T>
 __device__ T warp_sum(T value) {
   for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
+  return value;
+}
+
+// Sum of one value per thread over the whole block, in a fixed order (a
+// warp_sum in each warp, then one across the warps), so every run gives the
+// same bits. Every thread of the block calls it, blockDim.x a multiple of 32;
+// the sum is returned in thread 0.
+template <class T>
+__device__ T block_sum(T value) {
+  __shared__ T warp_sums[32];
+  value = warp_sum(value);
+  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0) warp_sums[warp] = value;
+  __syncthreads();
+  if (warp == 0) value = warp_sum(lane < blockDim.x / 32 ? warp_sums[lane] : T(0));
+  __syncthreads();   // warp_sums may be reused by the next call
   return value;
 }
 

@@ -20,6 +20,9 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
 void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw, Tensor& db);
+// The two GEMMs of linear_backward, also used by 1×1 convolutions of 1×1 maps.
+void linear_input_gradient(int64_t N, int64_t in, int64_t out, const float* dy, const float* w, float* dx);
+void linear_weight_gradient(int64_t N, int64_t in, int64_t out, const float* dy, const float* x, float* dw);
 
 void max_pool2d_forward(const PoolShape&, const Tensor& x, Tensor& y, Tensor& argmax);
 void max_pool2d_backward(const PoolShape&, const Tensor& dy, const Tensor& argmax, Tensor& dx);

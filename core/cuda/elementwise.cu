@@ -119,7 +119,7 @@ __global__ void mean_hw_forward_kernel(const float* x, float* y, int64_t planes,
   for (int64_t p = warp; p < planes; p += warps) {
     float sum = 0.0f;
     for (int64_t i = lane; i < HW; i += 32) sum += x[p * HW + i];
-    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    sum = warp_sum(sum);
     if (lane == 0) y[p] = sum / static_cast<float>(HW);
   }
 }

@@ -36,17 +36,28 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
   }
 }
 
-void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw, Tensor& db) {
-  const int N = static_cast<int>(x.size(0)), in = static_cast<int>(x.size(1)), out = static_cast<int>(w.size(0));
+// dx[N, in] = dy[N, out] · w[out, in]; column-major dxᵀ = wᵀ · dyᵀ.
+void linear_input_gradient(int64_t N, int64_t in, int64_t out, const float* dy, const float* w, float* dx) {
   const float one = 1.0f, zero = 0.0f;
-  if (dx.defined())  // dx = dy · w; column-major dxᵀ[in, N] = wᵀ[in, out] · dyᵀ[out, N]
-    check(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, in, N, out, &one, w.data(), in, dy.data(), out, &zero,
-                      dx.data(), in),
-          "cublasSgemm (linear input gradient)");
-  if (dw.defined())  // dw = dyᵀ · x; column-major dwᵀ[in, out] = xᵀ[in, N] · dy[N, out]
-    check(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, N, &one, x.data(), in, dy.data(), out, &zero,
-                      dw.data(), in),
-          "cublasSgemm (linear weight gradient)");
+  check(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(in), static_cast<int>(N),
+                    static_cast<int>(out), &one, w, static_cast<int>(in), dy, static_cast<int>(out), &zero, dx,
+                    static_cast<int>(in)),
+        "cublasSgemm (linear input gradient)");
+}
+
+// dw[out, in] = dy[N, out]ᵀ · x[N, in]; column-major dwᵀ = xᵀ · dy.
+void linear_weight_gradient(int64_t N, int64_t in, int64_t out, const float* dy, const float* x, float* dw) {
+  const float one = 1.0f, zero = 0.0f;
+  check(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(in), static_cast<int>(out),
+                    static_cast<int>(N), &one, x, static_cast<int>(in), dy, static_cast<int>(out), &zero, dw,
+                    static_cast<int>(in)),
+        "cublasSgemm (linear weight gradient)");
+}
+
+void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw, Tensor& db) {
+  const int64_t N = x.size(0), in = x.size(1), out = w.size(0);
+  if (dx.defined()) linear_input_gradient(N, in, out, dy.data(), w.data(), dx.data());
+  if (dw.defined()) linear_weight_gradient(N, in, out, dy.data(), x.data(), dw.data());
   if (db.defined()) {
     column_sums<<<blocks_for_warps(out), kThreads>>>(dy.data(), db.data(), N, out);
     check_launch("column_sums");

@@ -2,8 +2,6 @@
 // per row (twin of core/cpu/loss.cpp). One warp then adds the per-row losses
 // in a fixed order (in double), so the loss is deterministic and stays on the
 // device; the backward reads its seed there.
-#include <vector>
-
 #include "core/cuda/cuda_common.h"
 #include "core/cuda/cuda_kernels.h"
 
