@@ -10,38 +10,35 @@ namespace actlab::cuda {
 namespace {
 
 __global__ void acon_forward_kernel(const float* x, const float* a, const float* b, const float* beta, BetaMode mode,
-                                    float* y, int64_t planes, int64_t C, int64_t HW) {
+                                    float* y, int64_t planes, int64_t C, int64_t HW, bool quads) {
   ACTLAB_PLANES(plane, planes) {
     const int64_t c = plane % C;
     const float ac = a ? a[c] : 1.0f, bc = b ? b[c] : 0.0f;
     const float beta_plane = mode == BetaMode::element ? 0.0f : beta[beta_index(mode, plane / C, c, C)];
-    const float* xp = x + plane * HW;
-    float* yp = y + plane * HW;
-    ACTLAB_PLANE_PIXELS(h, HW) {
-      const float bi = mode == BetaMode::element ? beta[plane * HW + h] : beta_plane;
-      yp[h] = channel::acon_value(xp[h], ac, bc, bi);
-    }
+    const float* beta_element = mode == BetaMode::element ? beta + plane * HW : nullptr;
+    map_plane(x + plane * HW, y + plane * HW, HW, quads, [=](int64_t h, float xi) {
+      return channel::acon_value(xi, ac, bc, beta_element ? beta_element[h] : beta_plane);
+    });
   }
 }
 
 __global__ void acon_backward_kernel(const float* x, const float* dy, const float* a, const float* b,
                                      const float* beta, BetaMode mode, float* dx, float* dbeta_element,
-                                     float* partial, int64_t C, int64_t HW) {
+                                     float* partial, int64_t C, int64_t HW, bool quads) {
   const int64_t plane = blockIdx.x, c = plane % C;
   const float ac = a ? a[c] : 1.0f, bc = b ? b[c] : 0.0f;
   const float beta_plane = mode == BetaMode::element ? 0.0f : beta[beta_index(mode, plane / C, c, C)];
+  const float* beta_element = mode == BetaMode::element ? beta + plane * HW : nullptr;
+  float* dbeta_plane = dbeta_element ? dbeta_element + plane * HW : nullptr;
   float sum_a = 0.0f, sum_b = 0.0f, sum_beta = 0.0f;
-  for (int64_t j = threadIdx.x; j < HW; j += blockDim.x) {
-    const int64_t i = plane * HW + j;
-    const float xi = x[i], gi = dy[i];
-    const float bi = mode == BetaMode::element ? beta[i] : beta_plane;
-    const channel::AconSlopes s = channel::acon_slopes(xi, ac, bc, bi);
-    dx[i] = gi * s.x;
+  map_plane_block(x + plane * HW, dy + plane * HW, dx + plane * HW, HW, quads, [&](int64_t h, float xi, float gi) {
+    const channel::AconSlopes s = channel::acon_slopes(xi, ac, bc, beta_element ? beta_element[h] : beta_plane);
     sum_a += gi * s.a;
     sum_b += gi * (xi - s.a);
     sum_beta += gi * s.beta;
-    if (dbeta_element) dbeta_element[i] = gi * s.beta;
-  }
+    if (dbeta_plane) dbeta_plane[h] = gi * s.beta;
+    return gi * s.x;
+  });
   sum_a = block_sum(sum_a);
   sum_b = block_sum(sum_b);
   sum_beta = block_sum(sum_beta);
@@ -90,8 +87,9 @@ __global__ void acon_reduce_samples_kernel(const float* partial, int64_t N, int6
 
 void acon_forward(const Tensor& x, const float* a, const float* b, const float* beta, BetaMode mode, Tensor& y) {
   const auto [N, C, HW] = planes_of(x);
-  const PlaneGrid g = plane_grid(N * C, HW);
-  acon_forward_kernel<<<g.blocks, g.threads>>>(x.data(), a, b, beta, mode, y.data(), N * C, C, HW);
+  const bool quads = quad_planes(HW, {x.data(), y.data()});
+  const PlaneGrid g = plane_grid(N * C, HW, quads);
+  acon_forward_kernel<<<g.blocks, g.threads>>>(x.data(), a, b, beta, mode, y.data(), N * C, C, HW, quads);
   check_launch("acon_forward");
 }
 
@@ -99,10 +97,11 @@ void acon_backward(const Tensor& x, const Tensor& dy, const float* a, const floa
                    Tensor& dx, float* da, float* db, float* dbeta) {
   const auto [N, C, HW] = planes_of(x);
   Tensor partial = scratch(N * C * 3);
-  const unsigned threads = threads_for_plane(HW);
+  const bool quads = quad_planes(HW, {x.data(), dy.data(), dx.data()});
+  const unsigned threads = threads_for_plane(quads ? HW / 4 : HW);
   acon_backward_kernel<<<static_cast<unsigned>(N * C), threads>>>(
       x.data(), dy.data(), a, b, beta, mode, dx.data(), mode == BetaMode::element ? dbeta : nullptr, partial.data(),
-      C, HW);
+      C, HW, quads);
   check_launch("acon_backward");
   acon_reduce_kernel<<<blocks_for_warps(C), kThreads>>>(partial.data(), mode, N, C, da, db, dbeta);
   check_launch("acon_reduce");

@@ -23,10 +23,17 @@ void acon_forward(const Tensor& x, const float* a, const float* b, const float* 
 void acon_backward(const Tensor& x, const Tensor& dy, const float* a, const float* b, const float* beta, BetaMode mode,
                    Tensor& dx, float* da, float* db, float* dbeta);
 
-// dyrelu.cu: coefs [N, C (or 1 when shared), 2K], pi [N, HW] or null.
-void dyrelu_forward(const Tensor& x, const float* coefs, bool shared, int K, const float* pi, Tensor& y);
-void dyrelu_backward(const Tensor& x, const Tensor& dy, const float* coefs, bool shared, int K, const float* pi,
-                     Tensor& dx, float* dcoef, float* dpi);
+// dyrelu.cu: coefs [N, C (or 1 when shared), 2K]; dyrelu-c's spatial attention
+// from the 1×1 conv's weight [C] and bias [1] (device pointers; a null weight:
+// no attention) and 1/τ.
+struct DyReluAttention {
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  float inv_tau = 0.0f;
+};
+void dyrelu_forward(const Tensor& x, const float* coefs, bool shared, int K, DyReluAttention attention, Tensor& y);
+void dyrelu_backward(const Tensor& x, const Tensor& dy, const float* coefs, bool shared, int K,
+                     DyReluAttention attention, Tensor& dx, float* dcoef, float* dweight, float* dbias);
 
 // pwlu.cu: parameters per channel (or one row for mode=layer).
 void pwlu_forward(const Tensor& x, const float* points, const float* left, const float* right,

@@ -3,10 +3,12 @@
 #include "activations/dyrelu.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "activations/cuda_twins.h"
 #include "activations/dyrelu_math.h"
 #include "autograd/ops.h"
+#include "core/cpu/lane_sums.h"
 #include "core/cpu/vector_math.h"
 #include "core/error.h"
 
@@ -73,9 +75,14 @@ Var DyRelu::attention(const Var& x) {
   return minimum(div(e, affine(mean_hw(e), 3.0f, 0.0f)), scalar(1.0f, x.device()));
 }
 
+// dyrelu-c's fused node takes the spatial conv's weight and bias and computes
+// π itself (forward, and again in the backward instead of saving it).
 std::vector<Var> DyRelu::operands(const Var& x) {
   std::vector<Var> out{coefficients(x)};
-  if (kind_ == DyReluKind::c) out.push_back(attention(x));
+  if (kind_ == DyReluKind::c) {
+    out.push_back(spatial_->parameter("weight").var);
+    out.push_back(spatial_->parameter("bias").var);
+  }
   return out;
 }
 
@@ -130,14 +137,94 @@ void backward_two_lines(const float* in, const float* g, const float* coefs, boo
   }
 }
 
+// dyrelu-c's attention before the clamp, q = e / (3·mean_hw e) with
+// e = exp(t − max_hw t), t = (b + Σ_c w_c·x_c)/τ, so π = min(q, 1). The
+// fused twin of attention()'s tape ops; samples in parallel.
+void attention_values(const float* x, const float* w, float bias, float inv_tau, int64_t N, int64_t C, int64_t HW,
+                      float* q) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    float* qs = q + n * HW;
+    std::fill(qs, qs + HW, 0.0f);
+    for (int64_t c = 0; c < C; ++c) {
+      const float wc = w[c];
+      const float* xc = x + (n * C + c) * HW;
+#pragma omp simd
+      for (int64_t h = 0; h < HW; ++h) qs[h] += wc * xc[h];
+    }
+    float peak = -std::numeric_limits<float>::infinity();
+    for (int64_t h = 0; h < HW; ++h) {
+      qs[h] = (qs[h] + bias) * inv_tau;
+      peak = std::max(peak, qs[h]);
+    }
+    for (int64_t h = 0; h < HW; ++h) qs[h] -= peak;
+    cpu::vexp(qs, qs, HW);
+    cpu::LaneSums sum;
+    sum.add(HW, [qs](int64_t h) { return static_cast<double>(qs[h]); });
+    const float denom = 3.0f * static_cast<float>(sum.total() / static_cast<double>(HW));
+    for (int64_t h = 0; h < HW; ++h) qs[h] /= denom;
+  }
+}
+
+// The attention's backward: d holds ∂L/∂π on entry and ∂L/∂z on return
+// (softmax backward through the clamp: a = [q ≤ 1]·∂L/∂π·q, ∂L/∂t =
+// a − q·(3/HW)·Σa). x's gradient gains w_c·∂L/∂z; the conv's weight and bias
+// gradients are per-(sample, channel) and per-sample sums, added over samples
+// in order by the caller.
+void attention_backward(const float* x, const float* w, float inv_tau, const float* q, float* d, int64_t N, int64_t C,
+                        int64_t HW, float* dx, double* weight_partial, double* bias_partial) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* qs = q + n * HW;
+    float* ds = d + n * HW;
+    for (int64_t h = 0; h < HW; ++h) ds[h] = qs[h] <= 1.0f ? ds[h] * qs[h] : 0.0f;   // min(q, 1): q on ties
+    cpu::LaneSums total;
+    total.add(HW, [ds](int64_t h) { return static_cast<double>(ds[h]); });
+    const float shift = 3.0f / static_cast<float>(HW) * static_cast<float>(total.total());
+    for (int64_t h = 0; h < HW; ++h) ds[h] = (ds[h] - qs[h] * shift) * inv_tau;
+    cpu::LaneSums bias_sum;
+    bias_sum.add(HW, [ds](int64_t h) { return static_cast<double>(ds[h]); });
+    bias_partial[n] = bias_sum.total();
+    for (int64_t c = 0; c < C; ++c) {
+      const float wc = w[c];
+      const float* xc = x + (n * C + c) * HW;
+      float* dxc = dx + (n * C + c) * HW;
+#pragma omp simd
+      for (int64_t h = 0; h < HW; ++h) dxc[h] += wc * ds[h];
+      cpu::LaneSums weight_sum;
+      weight_sum.add(HW, [xc, ds](int64_t h) { return static_cast<double>(xc[h]) * ds[h]; });
+      weight_partial[n * C + c] = weight_sum.total();
+    }
+  }
+}
+
 }  // namespace
 
+#ifdef ACTLAB_HAVE_CUDA
+cuda::DyReluAttention DyRelu::cuda_attention(const std::vector<Tensor>& ops) const {
+  if (kind_ != DyReluKind::c) return {};
+  return {ops[1].data(), ops[2].data(), 1.0f / tau_};
+}
+#endif
+
+// π = min(q, 1) on the host, [N, HW]; q too when asked.
+std::vector<float> DyRelu::attention_pi(const Tensor& x, const std::vector<Tensor>& ops, std::vector<float>* q) const {
+  const auto [N, C, HW] = planes_of(x);
+  std::vector<float> values(N * HW);
+  attention_values(x.data(), ops[1].data(), ops[2].data()[0], 1.0f / tau_, N, C, HW, values.data());
+  std::vector<float> pi(values.size());
+  for (size_t i = 0; i < pi.size(); ++i) pi[i] = std::min(values[i], 1.0f);
+  if (q) *q = std::move(values);
+  return pi;
+}
+
 void DyRelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tensor& y) const {
-  const float* pi = kind_ == DyReluKind::c ? ops[1].data() : nullptr;
   const bool shared = kind_ == DyReluKind::a;
 #ifdef ACTLAB_HAVE_CUDA
-  if (x.device() == Device::cuda) return cuda::dyrelu_forward(x, ops[0].data(), shared, k_, pi, y);
+  if (x.device() == Device::cuda) return cuda::dyrelu_forward(x, ops[0].data(), shared, k_, cuda_attention(ops), y);
 #endif
+  const std::vector<float> attention = kind_ == DyReluKind::c ? attention_pi(x, ops) : std::vector<float>();
+  const float* pi = attention.empty() ? nullptr : attention.data();
   const auto [N, C, HW] = planes_of(x);
   const int K = k_;
   const float* in = x.data();
@@ -176,15 +263,21 @@ void DyRelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Ten
 
 void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, const std::vector<Tensor>& ops, Tensor& dx,
                              std::vector<Tensor>& dops) const {
-  const float* pi = kind_ == DyReluKind::c ? ops[1].data() : nullptr;
   float* dcoef_out = dops[0].defined() ? dops[0].data() : nullptr;
-  float* dpi = kind_ == DyReluKind::c && dops[1].defined() ? dops[1].data() : nullptr;
-  const bool shared = kind_ == DyReluKind::a;
+  const bool shared = kind_ == DyReluKind::a, attend = kind_ == DyReluKind::c;
+  float* dweight = attend && dops[1].defined() ? dops[1].data() : nullptr;
+  float* dbias = attend && dops[2].defined() ? dops[2].data() : nullptr;
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda)
-    return cuda::dyrelu_backward(x, dy, ops[0].data(), shared, k_, pi, dx, dcoef_out, dpi);
+    return cuda::dyrelu_backward(x, dy, ops[0].data(), shared, k_, cuda_attention(ops), dx, dcoef_out, dweight, dbias);
 #endif
   const auto [N, C, HW] = planes_of(x);
+  // dyrelu-c: π again (recomputed, not saved) and room for ∂L/∂π; x always
+  // gets the attention's share of the gradient, so ∂L/∂π is always formed.
+  std::vector<float> q, attention_grad(attend ? N * HW : 0);
+  const std::vector<float> attention = attend ? attention_pi(x, ops, &q) : std::vector<float>();
+  const float* pi = attend ? attention.data() : nullptr;
+  float* dpi = attend ? attention_grad.data() : nullptr;
   const int K = k_, lines = 2 * k_;
   const float* in = x.data();
   const float* g = dy.data();
@@ -195,7 +288,6 @@ void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, c
   std::vector<double> partial(N * C * lines, 0.0);
   if (K == 2) {
     backward_two_lines(in, g, coefs, shared, pi, N, C, HW, out, partial.data(), dpi);
-    dpi = nullptr;   // done in the same pass
   } else {
 #pragma omp parallel for schedule(static)
   for (int64_t plane = 0; plane < N * C; ++plane) {
@@ -226,7 +318,7 @@ void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, c
       for (int64_t i = 0; i < N * C * lines; ++i) dcoef_out[i] = static_cast<float>(partial[i]);
     }
   }
-  if (dpi) {   // ∂L/∂π[n, hw] = Σ_c dy·max_k(a x + b), channels in order
+  if (dpi && K != 2) {   // ∂L/∂π[n, hw] = Σ_c dy·max_k(a x + b), channels in order (K = 2 did it above)
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t i = 0; i < HW; ++i) {
@@ -241,16 +333,30 @@ void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, c
       }
     }
   }
+  if (attend) {
+    std::vector<double> weight_partial(N * C), bias_partial(N);
+    attention_backward(in, ops[1].data(), 1.0f / tau_, q.data(), dpi, N, C, HW, out, weight_partial.data(),
+                       bias_partial.data());
+    for (int64_t c = 0; dweight && c < C; ++c) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < N; ++n) sum += weight_partial[n * C + c];
+      dweight[c] = static_cast<float>(sum);
+    }
+    if (dbias) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < N; ++n) sum += bias_partial[n];
+      dbias[0] = static_cast<float>(sum);
+    }
+  }
 }
 
 // From tape primitives: the K lines as broadcast products, their maximum by
 // pairwise `maximum`, times π for dyrelu-c.
 Var DyRelu::composed(const Var& x) {
   using namespace ops;
-  const std::vector<Var> ops_ = operands(x);
   const int64_t N = x.size(0), C = x.size(1), lines = 2 * k_;
   const int64_t Cc = kind_ == DyReluKind::a ? 1 : C;
-  const Var coef = reshape(ops_[0], {N, Cc, lines, 1});
+  const Var coef = reshape(coefficients(x), {N, Cc, lines, 1});
   Var best;
   for (int k = 0; k < k_; ++k) {
     // Column k of coef as [N, Cc, 1, 1]: a one-hot projection (a sum over the 2K axis).
@@ -264,7 +370,7 @@ Var DyRelu::composed(const Var& x) {
     const Var line = add(mul(column(pick_a), x), column(pick_b));
     best = k == 0 ? line : maximum(best, line);
   }
-  return kind_ == DyReluKind::c ? mul(best, ops_[1]) : best;
+  return kind_ == DyReluKind::c ? mul(best, attention(x)) : best;
 }
 
 }  // namespace actlab

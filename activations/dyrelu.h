@@ -5,13 +5,17 @@
 //   λ_a = 1, λ_b = 0.5 (so Δ = 0 is exactly ReLU).
 // dyrelu-a shares one set of K lines across channels; -b and -c have one per
 // channel; -c multiplies by the spatial attention π = min(γ·softmax_hw(z/τ), 1),
-// z = `spatial` 1×1 conv, γ = HW/3. The hyper function and π are tape ops, so
-// x receives gradient through the max, the coefficients and π. The fused
-// kernels recompute the max in the backward instead of saving which line won.
+// z = `spatial` 1×1 conv, γ = HW/3. The hyper function is tape ops, so x
+// receives gradient through the max and the coefficients; dyrelu-c's fused
+// node computes π itself from the conv's weight and bias (one pass over x)
+// and gives x, weight and bias their gradients through it. The backward
+// recomputes π and the winning lines instead of saving them (N·HW floats and
+// an index per element), at the cost of one more read of x.
 #pragma once
 #include <memory>
 
 #include "activations/activation.h"
+#include "activations/cuda_twins.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
 
@@ -31,7 +35,14 @@ class DyRelu : public Activation {
 
  private:
   Var coefficients(const Var& x);   // [N, C or 1, 2K]: a^1..a^K, b^1..b^K
-  Var attention(const Var& x);      // [N, 1, H, W] (dyrelu-c)
+  Var attention(const Var& x);      // π [N, 1, H, W] from tape ops (dyrelu-c, the composed reference)
+  // π [N, HW] by the fused CPU kernel from x and the spatial conv's parameters (operands 1 and 2); q gets
+  // the values before the clamp.
+  std::vector<float> attention_pi(const Tensor& x, const std::vector<Tensor>& operands,
+                                  std::vector<float>* q = nullptr) const;
+#ifdef ACTLAB_HAVE_CUDA
+  cuda::DyReluAttention cuda_attention(const std::vector<Tensor>& operands) const;
+#endif
 
   DyReluKind kind_;
   int k_;

@@ -19,32 +19,34 @@ struct Params {
   }
 };
 
-__global__ void pwlu_forward_kernel(Params params, const float* x, float* y, int64_t planes, int64_t C, int64_t HW) {
+__global__ void pwlu_forward_kernel(Params params, const float* x, float* y, int64_t planes, int64_t C, int64_t HW,
+                                    bool quads) {
   ACTLAB_PLANES(plane, planes) {
     const pwlu::Channel p = params.channel(plane % C);
-    ACTLAB_PLANE_PIXELS(h, HW) y[plane * HW + h] = pwlu::value(p, x[plane * HW + h]);
+    map_plane(x + plane * HW, y + plane * HW, HW, quads, [&p](int64_t, float xi) { return pwlu::value(p, xi); });
   }
 }
 
 __global__ void pwlu_backward_kernel(Params params, const float* x, const float* dy, float* dx, float* partial,
-                                     int64_t C, int64_t HW) {
+                                     int64_t C, int64_t HW, bool quads) {
   extern __shared__ float sums[];   // [n + 5][blockDim.x]
   const int64_t plane = blockIdx.x;
   const int stride = params.n + 5;
   for (int j = 0; j < stride; ++j) sums[j * blockDim.x + threadIdx.x] = 0.0f;
   const pwlu::Channel p = params.channel(plane % C);
-  for (int64_t h = threadIdx.x; h < HW; h += blockDim.x) {
-    const int64_t i = plane * HW + h;
-    const pwlu::Slopes s = pwlu::slopes(p, x[i]);
-    const float g = dy[i];
-    dx[i] = g * s.x;
-    sums[s.i * blockDim.x + threadIdx.x] += g * s.w_i;
-    sums[(s.i + 1) * blockDim.x + threadIdx.x] += g * s.w_i1;
-    sums[(params.n + 1) * blockDim.x + threadIdx.x] += g * s.left;
-    sums[(params.n + 2) * blockDim.x + threadIdx.x] += g * s.right;
-    sums[(params.n + 3) * blockDim.x + threadIdx.x] += g * s.slope_left;
-    sums[(params.n + 4) * blockDim.x + threadIdx.x] += g * s.slope_right;
-  }
+  float* mine = sums + threadIdx.x;
+  const unsigned step = blockDim.x;
+  const int n = params.n;
+  map_plane_block(x + plane * HW, dy + plane * HW, dx + plane * HW, HW, quads, [&](int64_t, float xi, float g) {
+    const pwlu::Slopes s = pwlu::slopes(p, xi);
+    mine[s.i * step] += g * s.w_i;
+    mine[(s.i + 1) * step] += g * s.w_i1;
+    mine[(n + 1) * step] += g * s.left;
+    mine[(n + 2) * step] += g * s.right;
+    mine[(n + 3) * step] += g * s.slope_left;
+    mine[(n + 4) * step] += g * s.slope_right;
+    return g * s.x;
+  });
   __syncthreads();
   for (int width = blockDim.x / 2; width > 0; width /= 2) {
     if (threadIdx.x < width)
@@ -109,8 +111,9 @@ void pwlu_forward(const Tensor& x, const float* points, const float* left, const
                   const float* slope_left, const float* slope_right, int n, bool layer, Tensor& y) {
   const auto [N, C, HW] = planes_of(x);
   const Params params{points, left, right, slope_left, slope_right, n, layer};
-  const PlaneGrid g = plane_grid(N * C, HW);
-  pwlu_forward_kernel<<<g.blocks, g.threads>>>(params, x.data(), y.data(), N * C, C, HW);
+  const bool quads = quad_planes(HW, {x.data(), y.data()});
+  const PlaneGrid g = plane_grid(N * C, HW, quads);
+  pwlu_forward_kernel<<<g.blocks, g.threads>>>(params, x.data(), y.data(), N * C, C, HW, quads);
   check_launch("pwlu_forward");
 }
 
@@ -119,13 +122,16 @@ void pwlu_backward(const Tensor& x, const Tensor& dy, const float* points, const
                    float* dleft, float* dright, float* dslope_left, float* dslope_right) {
   const int64_t N = x.size(0), C = x.size(1), HW = x.numel() / (N * C);
   const int stride = n + 5;
+  const bool quads = quad_planes(HW, {x.data(), dy.data(), dx.data()});
+  const int64_t units = quads ? HW / 4 : HW;
   // Threads per block: a power of two whose sums fit in 32 KB of shared memory.
   int threads = kThreads;
-  while (threads > 32 && (threads > HW * 2 || static_cast<size_t>(threads) * stride * sizeof(float) > 32768)) threads /= 2;
+  while (threads > 32 && (threads > units * 2 || static_cast<size_t>(threads) * stride * sizeof(float) > 32768))
+    threads /= 2;
   const Params params{points, left, right, slope_left, slope_right, n, layer};
   Tensor partial = scratch(N * C * stride);
   pwlu_backward_kernel<<<static_cast<unsigned>(N * C), threads, static_cast<size_t>(threads) * stride * sizeof(float)>>>(
-      params, x.data(), dy.data(), dx.data(), partial.data(), C, HW);
+      params, x.data(), dy.data(), dx.data(), partial.data(), C, HW, quads);
   check_launch("pwlu_backward");
   const int64_t P = layer ? 1 : C;
   pwlu_reduce_kernel<<<blocks_for_warps(P * stride), kThreads>>>(partial.data(), n, layer, N, C, dpoints, dleft, dright,

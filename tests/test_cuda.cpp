@@ -216,35 +216,41 @@ TEST_CASE("cuda: cross-entropy with label smoothing, SGD and the finiteness chec
 TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
   ACTLAB_REQUIRE_GPU();
   Random rng(6);
-  for (const std::string& name : activation_names()) {
-    Random init_cpu(11), init_gpu(11);
-    auto act_cpu = make_activation(name, 16, init_cpu);
-    auto act_gpu = make_activation(name, 16, init_gpu);
-    act_cpu->start_epoch(1 << 20);   // PWLU: the learning phase, parameters included
-    act_gpu->start_epoch(1 << 20);
-    act_gpu->to(Device::cuda);
-    const Tensor x = random_tensor({8, 16, 10, 10}, rng);
-    int calls = 0;
-    compare("activation " + name, {x}, [&](std::vector<Var>& v) {
-      return (++calls == 1 ? *act_cpu : *act_gpu)(v[0]);
-    });
-    auto cpu_params = act_cpu->named_parameters(), gpu_params = act_gpu->named_parameters();
-    for (size_t i = 0; i < cpu_params.size(); ++i) {
-      if (!cpu_params[i].second->var.grad().defined()) continue;
-      const std::string& param = cpu_params[i].first;
-      // SPEC 1.6: biases right before a softmax or a BN get zero gradient by
-      // construction; both sides hold rounding noise, which has no relative error.
-      const bool zero_by_construction =
-          param == "spatial.bias" || (name == "meta-acon" && (param == "fc1.bias" || param == "bn1.bias" ||
-                                                             param == "fc2.bias"));
-      if (zero_by_construction) {
-        for (const Tensor& g : {cpu_params[i].second->var.grad(), gpu_params[i].second->var.grad()})
-          for (float v : g.to_vector()) CHECK_MESSAGE(std::fabs(v) <= 1e-3f, name << "." << param << " = " << v);
-        continue;
+  // HW a multiple of 4 (the kernels' 16-byte path), HW odd with H ≠ W (one
+  // pixel at a time), and HW over 1024 (dyrelu-c: several pixels per thread).
+  const std::vector<Shape> shapes{{8, 16, 10, 10}, {3, 16, 7, 9}, {2, 16, 36, 36}};
+  for (const Shape& shape : shapes)
+    for (const std::string& name : activation_names()) {
+      Random init_cpu(11), init_gpu(11);
+      auto act_cpu = make_activation(name, 16, init_cpu);
+      auto act_gpu = make_activation(name, 16, init_gpu);
+      act_cpu->start_epoch(1 << 20);   // PWLU: the learning phase, parameters included
+      act_gpu->start_epoch(1 << 20);
+      act_gpu->to(Device::cuda);
+      const Tensor x = random_tensor(shape, rng);
+      const std::string label = name + " on " + to_string(shape);
+      int calls = 0;
+      compare("activation " + label, {x}, [&](std::vector<Var>& v) {
+        return (++calls == 1 ? *act_cpu : *act_gpu)(v[0]);
+      });
+      auto cpu_params = act_cpu->named_parameters(), gpu_params = act_gpu->named_parameters();
+      for (size_t i = 0; i < cpu_params.size(); ++i) {
+        if (!cpu_params[i].second->var.grad().defined()) continue;
+        const std::string& param = cpu_params[i].first;
+        // SPEC 1.6: biases right before a softmax or a BN get zero gradient by
+        // construction; both sides hold rounding noise, which has no relative error.
+        const bool zero_by_construction =
+            param == "spatial.bias" || (name == "meta-acon" && (param == "fc1.bias" || param == "bn1.bias" ||
+                                                               param == "fc2.bias"));
+        if (zero_by_construction) {
+          for (const Tensor& g : {cpu_params[i].second->var.grad(), gpu_params[i].second->var.grad()})
+            for (float v : g.to_vector()) CHECK_MESSAGE(std::fabs(v) <= 1e-3f, label << "." << param << " = " << v);
+          continue;
+        }
+        CHECK_TWINS(label << "." << param << " gradient", gpu_params[i].second->var.grad(),
+                    cpu_params[i].second->var.grad());
       }
-      CHECK_TWINS(name << "." << param << " gradient", gpu_params[i].second->var.grad(), cpu_params[i].second->var.grad());
     }
-  }
 }
 
 // Two SGD steps (momentum, weight decay) of ResNet-20 on `images`; returns the

@@ -4,12 +4,18 @@
 # with the CUDA backend, run the whole test suite (CUDA cases included), train
 # ResNet-20 on Fashion-MNIST with --device cuda, and time training against
 # PyTorch on the same GPU. Logs go to $OUT (or .gpu/out).
-#   bash tools/gpu_run.sh [all|build|test|cuda-test|train|bench|models|acts|profile]
-#   (default all; cuda-test builds and runs only the CUDA cases; models and
-#   acts are the ImageNet-size and activation parts of bench alone)
+#   bash tools/gpu_run.sh [STEP...]   STEP: all build test cuda-test train bench models acts profile
+#   (default all = build test train bench profile; cuda-test builds and runs
+#   only the CUDA cases; models and acts are the ImageNet-size and activation
+#   parts of bench alone)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-what=${1:-all}
+steps=" ${*:-all} "
+# want STEP: named, or part of all (build test train bench profile)
+want() {
+  [[ $steps == *" $1 "* ]] && return 0
+  [[ $steps == *" all "* ]] && [[ " build test train bench profile " == *" $1 "* ]]
+}
 out=${OUT:-.gpu/out}
 mkdir -p "$out"
 root=$PWD/.gpu/root
@@ -41,7 +47,7 @@ if [ ! -e /usr/local/cuda/include/cudnn.h ]; then
   fi
 fi
 
-if [[ $what == all || $what == build || $what == cuda-test ]]; then
+if want build || want cuda-test; then
   step "machine"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   nvcc --version | tail -1
@@ -56,7 +62,7 @@ if [[ $what == all || $what == build || $what == cuda-test ]]; then
   echo "built"
 fi
 
-if [[ $what == all || $what == test ]]; then
+if want test; then
   step "test suite"
   # Two threads per test, eight tests at a time, and no spinning OpenMP
   # workers: sixteen threads each would oversubscribe the cores eightfold.
@@ -65,13 +71,13 @@ if [[ $what == all || $what == test ]]; then
   grep -E "tests passed|Failed|\*\*\*|Skipped|Not Run" "$out/ctest.log" | tail -20
 fi
 
-if [[ $what == cuda-test ]]; then
+if want cuda-test; then
   step "CUDA test cases"
   (cd build-gpu && ctest -R cuda --timeout 300 --output-on-failure) > "$out/ctest_cuda.log" 2>&1
   grep -E "tests passed|Failed|\*\*\*|ERROR|values|logged" "$out/ctest_cuda.log" | head -60
 fi
 
-if [[ $what == all || $what == train ]]; then
+if want train; then
   step "train ResNet-20 on Fashion-MNIST with --device cuda"
   rm -rf .gpu/run-cuda
   ./build-gpu/actlab train --model resnet20 --data "$data" --epochs 4 --no-augment --device cuda --threads 4 \
@@ -80,7 +86,7 @@ if [[ $what == all || $what == train ]]; then
   cp .gpu/run-cuda/metrics.jsonl "$out/metrics_cuda.jsonl" 2>/dev/null
 fi
 
-if [[ $what == all || $what == bench ]]; then
+if want bench; then
   step "training step: actlab vs PyTorch eager (fp32, cuDNN, no TF32), one process per side and model, interleaved"
   {
     for round in 1 2 3; do
@@ -103,7 +109,7 @@ if [[ $what == all || $what == bench ]]; then
     dyrelu-a dyrelu-b dyrelu-c pwlu | tee "$out/bench_act_cuda.txt"
 fi
 
-if [[ $what == models ]]; then
+if want models; then
   step "ImageNet-size training step, batch 64: actlab vs PyTorch eager, two rounds"
   for round in 1 2; do
     for model in resnet18 mobilenetv2; do
@@ -113,15 +119,15 @@ if [[ $what == models ]]; then
   done | tee "$out/bench_models_cuda.jsonl"
 fi
 
-if [[ $what == acts ]]; then
+if want acts; then
   step "activation forward + backward: actlab fused vs PyTorch eager from SPEC 1"
   BENCH_ACT=build-gpu/bench_act bash bench/compare_act.sh 1 3 cuda prelu swish acon-a acon-b acon-c meta-acon \
     dyrelu-a dyrelu-b dyrelu-c pwlu | tee "$out/bench_act_cuda.txt"
 fi
 
-if [[ $what == all || $what == profile ]]; then
-  step "kernels of one meta-acon and one dyrelu-b forward + backward (ncu, clocks left alone)"
-  for act in meta-acon dyrelu-b swish; do
+if want profile; then
+  step "kernels of one forward + backward at 128x16x32x32 (ncu, clocks left alone)"
+  for act in dyrelu-c swish prelu; do
     timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
       ./build-gpu/bench_act --device cuda --act $act --shape 128,16,32,32 --reps 1 --warmup 1 \
       >> "$out/ncu.txt" 2>&1
