@@ -218,7 +218,9 @@ TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
   Random rng(6);
   // HW a multiple of 4 (the kernels' 16-byte path), HW odd with H ≠ W (one
   // pixel at a time), and HW over 1024 (dyrelu-c: several pixels per thread).
-  const std::vector<Shape> shapes{{8, 16, 10, 10}, {3, 16, 7, 9}, {2, 16, 36, 36}};
+  // Not N = 2: Meta-ACON's generator BN over two samples makes its gradients
+  // a difference of near-equal terms (1.1e-4 between the twins at 2×16×36×36).
+  const std::vector<Shape> shapes{{8, 16, 10, 10}, {3, 16, 7, 9}, {8, 16, 36, 36}};
   for (const Shape& shape : shapes)
     for (const std::string& name : activation_names()) {
       Random init_cpu(11), init_gpu(11);
