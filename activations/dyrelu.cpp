@@ -88,58 +88,24 @@ std::vector<Var> DyRelu::operands(const Var& x) {
 
 namespace {
 
-// One plane of the K = 2 backward: dx, the four coefficient sums (float
-// within a chunk, double across chunks) and, with attention (dyrelu-c),
-// dpi += dy·max(line 1, line 2). Ties go to the first line, as winner().
-template <bool kAttention>
-void two_lines_plane(const float* xp, const float* gp, const float* p, const float* coef, int64_t HW, float* out,
-                     double* acc, float* dp) {
-  const float a1 = coef[0], a2 = coef[1], b1 = coef[2], b2 = coef[3];
-  for (int64_t begin = 0; begin < HW; begin += cpu::kChunk) {
-    const int64_t end = std::min(HW, begin + cpu::kChunk);
-    float sa1 = 0.0f, sa2 = 0.0f, sb1 = 0.0f, sb2 = 0.0f;
-#pragma omp simd reduction(+ : sa1, sa2, sb1, sb2)
-    for (int64_t i = begin; i < end; ++i) {
-      const float xi = xp[i];
-      const float gi = kAttention ? gp[i] * p[i] : gp[i];
-      const float v1 = a1 * xi + b1, v2 = a2 * xi + b2;
-      const bool second = v2 > v1;
-      out[i] = gi * (second ? a2 : a1);
-      sa1 += second ? 0.0f : gi * xi;
-      sa2 += second ? gi * xi : 0.0f;
-      sb1 += second ? 0.0f : gi;
-      sb2 += second ? gi : 0.0f;
-      if constexpr (kAttention) dp[i] += gp[i] * (second ? v2 : v1);
-    }
-    acc[0] += sa1, acc[1] += sa2, acc[2] += sb1, acc[3] += sb2;
+// dyrelu-c's attention, the fused twin of attention()'s tape ops, for one
+// sample: on entry qs holds Σ_c w_c·x_c; on return q = e / (3·mean_hw e) with
+// e = exp(t − max_hw t), t = (qs + b)/τ, so that π = min(q, 1).
+void softmax_attention(float* qs, float bias, float inv_tau, int64_t HW) {
+  float peak = -std::numeric_limits<float>::infinity();
+  for (int64_t h = 0; h < HW; ++h) {
+    qs[h] = (qs[h] + bias) * inv_tau;
+    peak = std::max(peak, qs[h]);
   }
+  for (int64_t h = 0; h < HW; ++h) qs[h] -= peak;
+  cpu::vexp(qs, qs, HW);
+  cpu::LaneSums sum;
+  sum.add(HW, [qs](int64_t h) { return static_cast<double>(qs[h]); });
+  const float denom = 3.0f * static_cast<float>(sum.total() / static_cast<double>(HW));
+  for (int64_t h = 0; h < HW; ++h) qs[h] /= denom;
 }
 
-// Backward for K = 2, samples in parallel; within a sample the channels in
-// order, so ∂L/∂π (dyrelu-c) is summed over channels in a fixed order in the
-// same pass.
-void backward_two_lines(const float* in, const float* g, const float* coefs, bool shared, const float* pi,
-                        int64_t N, int64_t C, int64_t HW, float* dx, double* partial, float* dpi) {
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    float* dp = dpi ? dpi + n * HW : nullptr;
-    if (dp) std::fill(dp, dp + HW, 0.0f);
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t plane = n * C + c;
-      const float* coef = coefs + (n * (shared ? 1 : C) + (shared ? 0 : c)) * 4;
-      if (pi)
-        two_lines_plane<true>(in + plane * HW, g + plane * HW, pi + n * HW, coef, HW, dx + plane * HW,
-                              partial + plane * 4, dp);
-      else
-        two_lines_plane<false>(in + plane * HW, g + plane * HW, nullptr, coef, HW, dx + plane * HW,
-                               partial + plane * 4, nullptr);
-    }
-  }
-}
-
-// dyrelu-c's attention before the clamp, q = e / (3·mean_hw e) with
-// e = exp(t − max_hw t), t = (b + Σ_c w_c·x_c)/τ, so π = min(q, 1). The
-// fused twin of attention()'s tape ops; samples in parallel.
+// The forward's q for every sample, samples in parallel.
 void attention_values(const float* x, const float* w, float bias, float inv_tau, int64_t N, int64_t C, int64_t HW,
                       float* q) {
 #pragma omp parallel for schedule(static)
@@ -152,32 +118,48 @@ void attention_values(const float* x, const float* w, float bias, float inv_tau,
 #pragma omp simd
       for (int64_t h = 0; h < HW; ++h) qs[h] += wc * xc[h];
     }
-    float peak = -std::numeric_limits<float>::infinity();
-    for (int64_t h = 0; h < HW; ++h) {
-      qs[h] = (qs[h] + bias) * inv_tau;
-      peak = std::max(peak, qs[h]);
-    }
-    for (int64_t h = 0; h < HW; ++h) qs[h] -= peak;
-    cpu::vexp(qs, qs, HW);
-    cpu::LaneSums sum;
-    sum.add(HW, [qs](int64_t h) { return static_cast<double>(qs[h]); });
-    const float denom = 3.0f * static_cast<float>(sum.total() / static_cast<double>(HW));
-    for (int64_t h = 0; h < HW; ++h) qs[h] /= denom;
+    softmax_attention(qs, bias, inv_tau, HW);
   }
 }
 
-// The attention's backward: d holds ∂L/∂π on entry and ∂L/∂z on return
-// (softmax backward through the clamp: a = [q ≤ 1]·∂L/∂π·q, ∂L/∂t =
-// a − q·(3/HW)·Σa). x's gradient gains w_c·∂L/∂z; the conv's weight and bias
-// gradients are per-(sample, channel) and per-sample sums, added over samples
-// in order by the caller.
-void attention_backward(const float* x, const float* w, float inv_tau, const float* q, float* d, int64_t N, int64_t C,
-                        int64_t HW, float* dx, double* weight_partial, double* bias_partial) {
+// The backward's first pass, samples in parallel: q again (recomputed, not
+// saved) and ∂L/∂π = Σ_c dy·max_k(a x + b) (channels in order) from one read
+// of x and dy; then, in dz, ∂L/∂z by the softmax backward through the clamp:
+// a = [q ≤ 1]·∂L/∂π·q (min passes ties to q), ∂L/∂t = a − q·(3/HW)·Σa,
+// ∂L/∂z = ∂L/∂t / τ. Each sample's Σ_h ∂L/∂z (the bias gradient's share) goes
+// to bias_partial.
+void attention_gradient(const float* x, const float* g, const float* coefs, int K, const float* w, float bias,
+                        float inv_tau, int64_t N, int64_t C, int64_t HW, float* q, float* dz, double* bias_partial) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
-    const float* qs = q + n * HW;
-    float* ds = d + n * HW;
-    for (int64_t h = 0; h < HW; ++h) ds[h] = qs[h] <= 1.0f ? ds[h] * qs[h] : 0.0f;   // min(q, 1): q on ties
+    float* qs = q + n * HW;
+    float* ds = dz + n * HW;
+    std::fill(qs, qs + HW, 0.0f);
+    std::fill(ds, ds + HW, 0.0f);
+    for (int64_t c = 0; c < C; ++c) {
+      const float wc = w[c];
+      const float* coef = coefs + (n * C + c) * 2 * K;
+      const float* xc = x + (n * C + c) * HW;
+      const float* gc = g + (n * C + c) * HW;
+      if (K == 2) {
+        const float a1 = coef[0], a2 = coef[1], b1 = coef[2], b2 = coef[3];
+#pragma omp simd
+        for (int64_t h = 0; h < HW; ++h) {
+          const float v1 = a1 * xc[h] + b1, v2 = a2 * xc[h] + b2;
+          qs[h] += wc * xc[h];
+          ds[h] += gc[h] * (v2 > v1 ? v2 : v1);
+        }
+      } else {
+        for (int64_t h = 0; h < HW; ++h) {
+          float v;
+          dyrelu::winner(coef, K, xc[h], v);
+          qs[h] += wc * xc[h];
+          ds[h] += gc[h] * v;
+        }
+      }
+    }
+    softmax_attention(qs, bias, inv_tau, HW);
+    for (int64_t h = 0; h < HW; ++h) ds[h] = qs[h] <= 1.0f ? ds[h] * qs[h] : 0.0f;
     cpu::LaneSums total;
     total.add(HW, [ds](int64_t h) { return static_cast<double>(ds[h]); });
     const float shift = 3.0f / static_cast<float>(HW) * static_cast<float>(total.total());
@@ -185,16 +167,62 @@ void attention_backward(const float* x, const float* w, float inv_tau, const flo
     cpu::LaneSums bias_sum;
     bias_sum.add(HW, [ds](int64_t h) { return static_cast<double>(ds[h]); });
     bias_partial[n] = bias_sum.total();
-    for (int64_t c = 0; c < C; ++c) {
-      const float wc = w[c];
-      const float* xc = x + (n * C + c) * HW;
-      float* dxc = dx + (n * C + c) * HW;
-#pragma omp simd
-      for (int64_t h = 0; h < HW; ++h) dxc[h] += wc * ds[h];
-      cpu::LaneSums weight_sum;
-      weight_sum.add(HW, [xc, ds](int64_t h) { return static_cast<double>(xc[h]) * ds[h]; });
-      weight_partial[n * C + c] = weight_sum.total();
+  }
+}
+
+// One plane's share of dyrelu-c's attention in the backward's second pass:
+// dy is scaled by π = min(q, 1), dx gains w_c·∂L/∂z, and Σ x·∂L/∂z (the conv
+// weight's gradient share) goes to *weight_sum.
+struct PlaneAttention {
+  const float* q;
+  const float* dz;
+  float wc;
+  double* weight_sum;
+};
+
+// One plane of the K = 2 backward: dx and the four coefficient sums (float
+// within a chunk, double across chunks). Ties go to the first line, as
+// winner().
+template <bool kAttention>
+void two_lines_plane(const float* xp, const float* gp, const float* coef, int64_t HW, float* out, double* acc,
+                     const PlaneAttention& att) {
+  const float a1 = coef[0], a2 = coef[1], b1 = coef[2], b2 = coef[3];
+  const float* q = att.q;
+  const float* dz = att.dz;
+  const float wc = att.wc;
+  for (int64_t begin = 0; begin < HW; begin += cpu::kChunk) {
+    const int64_t end = std::min(HW, begin + cpu::kChunk);
+    float sa1 = 0.0f, sa2 = 0.0f, sb1 = 0.0f, sb2 = 0.0f, sw = 0.0f;
+#pragma omp simd reduction(+ : sa1, sa2, sb1, sb2, sw)
+    for (int64_t i = begin; i < end; ++i) {
+      const float xi = xp[i];
+      const float gi = kAttention ? gp[i] * (q[i] < 1.0f ? q[i] : 1.0f) : gp[i];
+      const float v1 = a1 * xi + b1, v2 = a2 * xi + b2;
+      const bool second = v2 > v1;
+      out[i] = gi * (second ? a2 : a1) + (kAttention ? wc * dz[i] : 0.0f);
+      sa1 += second ? 0.0f : gi * xi;
+      sa2 += second ? gi * xi : 0.0f;
+      sb1 += second ? 0.0f : gi;
+      sb2 += second ? gi : 0.0f;
+      if constexpr (kAttention) sw += xi * dz[i];
     }
+    acc[0] += sa1, acc[1] += sa2, acc[2] += sb1, acc[3] += sb2;
+    if constexpr (kAttention) *att.weight_sum += sw;
+  }
+}
+
+// One plane of the backward for any K (null att: no attention).
+void k_lines_plane(const float* xp, const float* gp, const float* coef, int K, int64_t HW, float* out, double* acc,
+                   const PlaneAttention* att) {
+  for (int64_t i = 0; i < HW; ++i) {
+    const float xi = xp[i];
+    const float gi = att ? gp[i] * (att->q[i] < 1.0f ? att->q[i] : 1.0f) : gp[i];
+    float v;
+    const int k = dyrelu::winner(coef, K, xi, v);
+    out[i] = gi * coef[k] + (att ? att->wc * att->dz[i] : 0.0f);
+    acc[k] += gi * xi;
+    acc[K + k] += gi;
+    if (att) *att->weight_sum += static_cast<double>(xi) * att->dz[i];
   }
 }
 
@@ -207,60 +235,52 @@ cuda::DyReluAttention DyRelu::cuda_attention(const std::vector<Tensor>& ops) con
 }
 #endif
 
-// π = min(q, 1) on the host, [N, HW]; q too when asked.
-std::vector<float> DyRelu::attention_pi(const Tensor& x, const std::vector<Tensor>& ops, std::vector<float>* q) const {
-  const auto [N, C, HW] = planes_of(x);
-  std::vector<float> values(N * HW);
-  attention_values(x.data(), ops[1].data(), ops[2].data()[0], 1.0f / tau_, N, C, HW, values.data());
-  std::vector<float> pi(values.size());
-  for (size_t i = 0; i < pi.size(); ++i) pi[i] = std::min(values[i], 1.0f);
-  if (q) *q = std::move(values);
-  return pi;
-}
-
 void DyRelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tensor& y) const {
   const bool shared = kind_ == DyReluKind::a;
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::dyrelu_forward(x, ops[0].data(), shared, k_, cuda_attention(ops), y);
 #endif
-  const std::vector<float> attention = kind_ == DyReluKind::c ? attention_pi(x, ops) : std::vector<float>();
-  const float* pi = attention.empty() ? nullptr : attention.data();
   const auto [N, C, HW] = planes_of(x);
+  // dyrelu-c: the attention before its clamp, π = min(q, 1).
+  std::vector<float> attention;
+  if (kind_ == DyReluKind::c) {
+    attention.resize(N * HW);
+    attention_values(x.data(), ops[1].data(), ops[2].data()[0], 1.0f / tau_, N, C, HW, attention.data());
+  }
+  const float* q = attention.empty() ? nullptr : attention.data();
   const int K = k_;
   const float* in = x.data();
   const float* coefs = ops[0].data();
   float* out = y.data();
-  if (K == 2) {   // the papers' K: two lines, a branch-free loop that vectorises
-#pragma omp parallel for schedule(static)
-    for (int64_t plane = 0; plane < N * C; ++plane) {
-      const int64_t n = plane / C, c = plane % C;
-      const float* coef = coefs + (n * (shared ? 1 : C) + (shared ? 0 : c)) * 4;
-      const float a1 = coef[0], a2 = coef[1], b1 = coef[2], b2 = coef[3];
-      const float* xp = in + plane * HW;
-      float* yp = out + plane * HW;
-      const float* p = pi ? pi + n * HW : nullptr;
-#pragma omp simd
-      for (int64_t i = 0; i < HW; ++i) {
-        const float v1 = a1 * xp[i] + b1, v2 = a2 * xp[i] + b2;
-        const float v = v2 > v1 ? v2 : v1;
-        yp[i] = p ? p[i] * v : v;
-      }
-    }
-    return;
-  }
 #pragma omp parallel for schedule(static)
   for (int64_t plane = 0; plane < N * C; ++plane) {
     const int64_t n = plane / C, c = plane % C;
     const float* coef = coefs + (n * (shared ? 1 : C) + (shared ? 0 : c)) * 2 * K;
-    const float* p = pi ? pi + n * HW : nullptr;
-    for (int64_t i = 0; i < HW; ++i) {
-      float v;
-      dyrelu::winner(coef, K, in[plane * HW + i], v);
-      out[plane * HW + i] = p ? p[i] * v : v;
+    const float* xp = in + plane * HW;
+    float* yp = out + plane * HW;
+    const float* p = q ? q + n * HW : nullptr;
+    if (K == 2) {   // the papers' K: two lines, a branch-free loop that vectorises
+      const float a1 = coef[0], a2 = coef[1], b1 = coef[2], b2 = coef[3];
+#pragma omp simd
+      for (int64_t i = 0; i < HW; ++i) {
+        const float v1 = a1 * xp[i] + b1, v2 = a2 * xp[i] + b2;
+        const float v = v2 > v1 ? v2 : v1;
+        yp[i] = p ? (p[i] < 1.0f ? p[i] : 1.0f) * v : v;
+      }
+    } else {
+      for (int64_t i = 0; i < HW; ++i) {
+        float v;
+        dyrelu::winner(coef, K, xp[i], v);
+        yp[i] = p ? (p[i] < 1.0f ? p[i] : 1.0f) * v : v;
+      }
     }
   }
 }
 
+// Two passes for dyrelu-c (the attention's ∂L/∂z needs every channel of a
+// sample before any dx), one for -a and -b: dx, the coefficient sums per
+// plane in double (dyrelu-a's then summed over channels in order) and the
+// conv's weight and bias sums, added over samples in order.
 void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, const std::vector<Tensor>& ops, Tensor& dx,
                              std::vector<Tensor>& dops) const {
   float* dcoef_out = dops[0].defined() ? dops[0].data() : nullptr;
@@ -272,39 +292,40 @@ void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, c
     return cuda::dyrelu_backward(x, dy, ops[0].data(), shared, k_, cuda_attention(ops), dx, dcoef_out, dweight, dbias);
 #endif
   const auto [N, C, HW] = planes_of(x);
-  // dyrelu-c: π again (recomputed, not saved) and room for ∂L/∂π; x always
-  // gets the attention's share of the gradient, so ∂L/∂π is always formed.
-  std::vector<float> q, attention_grad(attend ? N * HW : 0);
-  const std::vector<float> attention = attend ? attention_pi(x, ops, &q) : std::vector<float>();
-  const float* pi = attend ? attention.data() : nullptr;
-  float* dpi = attend ? attention_grad.data() : nullptr;
   const int K = k_, lines = 2 * k_;
   const float* in = x.data();
   const float* g = dy.data();
   const float* coefs = ops[0].data();
   float* out = dx.data();
-  // Per-plane coefficient gradients in double; shared (dyrelu-a) ones are
-  // then summed over channels in order.
+  // dyrelu-c: x always gets the attention's share of the gradient, so ∂L/∂z is always formed.
+  std::vector<float> q, dz;
+  std::vector<double> weight_partial, bias_partial;
+  if (attend) {
+    q.resize(N * HW);
+    dz.resize(N * HW);
+    weight_partial.assign(N * C, 0.0);
+    bias_partial.resize(N);
+    attention_gradient(in, g, coefs, K, ops[1].data(), ops[2].data()[0], 1.0f / tau_, N, C, HW, q.data(), dz.data(),
+                       bias_partial.data());
+  }
   std::vector<double> partial(N * C * lines, 0.0);
-  if (K == 2) {
-    backward_two_lines(in, g, coefs, shared, pi, N, C, HW, out, partial.data(), dpi);
-  } else {
+  const float* weight = attend ? ops[1].data() : nullptr;
 #pragma omp parallel for schedule(static)
   for (int64_t plane = 0; plane < N * C; ++plane) {
     const int64_t n = plane / C, c = plane % C;
     const float* coef = coefs + (n * (shared ? 1 : C) + (shared ? 0 : c)) * lines;
-    const float* p = pi ? pi + n * HW : nullptr;
+    const PlaneAttention att = attend ? PlaneAttention{q.data() + n * HW, dz.data() + n * HW, weight[c],
+                                                       weight_partial.data() + plane}
+                                      : PlaneAttention{};
+    const float* xp = in + plane * HW;
+    const float* gp = g + plane * HW;
     double* acc = partial.data() + plane * lines;
-    for (int64_t i = 0; i < HW; ++i) {
-      const float xi = in[plane * HW + i];
-      const float gi = g[plane * HW + i] * (p ? p[i] : 1.0f);
-      float v;
-      const int k = dyrelu::winner(coef, K, xi, v);
-      out[plane * HW + i] = gi * coef[k];
-      acc[k] += gi * xi;
-      acc[K + k] += gi;
-    }
-  }
+    if (K != 2)
+      k_lines_plane(xp, gp, coef, K, HW, out + plane * HW, acc, attend ? &att : nullptr);
+    else if (attend)
+      two_lines_plane<true>(xp, gp, coef, HW, out + plane * HW, acc, att);
+    else
+      two_lines_plane<false>(xp, gp, coef, HW, out + plane * HW, acc, att);
   }
   if (dcoef_out) {
     if (shared) {
@@ -318,25 +339,7 @@ void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, c
       for (int64_t i = 0; i < N * C * lines; ++i) dcoef_out[i] = static_cast<float>(partial[i]);
     }
   }
-  if (dpi && K != 2) {   // ∂L/∂π[n, hw] = Σ_c dy·max_k(a x + b), channels in order (K = 2 did it above)
-#pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
-      for (int64_t i = 0; i < HW; ++i) {
-        double sum = 0.0;
-        for (int64_t c = 0; c < C; ++c) {
-          const float* coef = coefs + (n * C + c) * lines;
-          float v;
-          dyrelu::winner(coef, K, in[(n * C + c) * HW + i], v);
-          sum += g[(n * C + c) * HW + i] * v;
-        }
-        dpi[n * HW + i] = static_cast<float>(sum);
-      }
-    }
-  }
   if (attend) {
-    std::vector<double> weight_partial(N * C), bias_partial(N);
-    attention_backward(in, ops[1].data(), 1.0f / tau_, q.data(), dpi, N, C, HW, out, weight_partial.data(),
-                       bias_partial.data());
     for (int64_t c = 0; dweight && c < C; ++c) {
       double sum = 0.0;
       for (int64_t n = 0; n < N; ++n) sum += weight_partial[n * C + c];

@@ -36,10 +36,6 @@ class DyRelu : public Activation {
  private:
   Var coefficients(const Var& x);   // [N, C or 1, 2K]: a^1..a^K, b^1..b^K
   Var attention(const Var& x);      // π [N, 1, H, W] from tape ops (dyrelu-c, the composed reference)
-  // π [N, HW] by the fused CPU kernel from x and the spatial conv's parameters (operands 1 and 2); q gets
-  // the values before the clamp.
-  std::vector<float> attention_pi(const Tensor& x, const std::vector<Tensor>& operands,
-                                  std::vector<float>* q = nullptr) const;
 #ifdef ACTLAB_HAVE_CUDA
   cuda::DyReluAttention cuda_attention(const std::vector<Tensor>& operands) const;
 #endif

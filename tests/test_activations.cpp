@@ -26,8 +26,8 @@ std::vector<std::string> specs() {
   std::vector<std::string> all = activation_names();
   for (const char* extra : {"leaky-relu(slope=0.2)", "elu(alpha=0.5)", "swish(beta=1.5)", "acon-c(init=swish)",
                             "prelu(init=0.1)", "meta-acon(r=2)", "meta-acon(r=2,bn=false)", "meta-acon(space=layer)",
-                            "meta-acon(space=pixel)", "dyrelu-b(k=3,r=2)", "dyrelu-c(tau=2)", "pwlu(stat_epochs=0)",
-                            "pwlu(n=8,mode=layer,stat_epochs=0)"})
+                            "meta-acon(space=pixel)", "dyrelu-b(k=3,r=2)", "dyrelu-c(tau=2)", "dyrelu-c(k=3)",
+                            "pwlu(stat_epochs=0)", "pwlu(n=8,mode=layer,stat_epochs=0)"})
     all.push_back(extra);
   return all;
 }
@@ -127,8 +127,8 @@ TEST_CASE("every activation's fused kernels agree with its composed reference (1
     for (size_t i = 0; i < fused.size(); ++i) {
       REQUIRE_MESSAGE(fused[i].defined() == composed[i].defined(), spec << ": gradient " << i << " missing");
       if (!fused[i].defined()) continue;
-      CHECK_CLOSE(spec << " " << (i < 2 ? what[i] : act->named_parameters()[i - 2].first.c_str()), fused[i],
-                  composed[i], 1e-5, 1e-5);
+      const std::string name = i < 2 ? what[i] : act->named_parameters()[i - 2].first;
+      CHECK_CLOSE(spec << " " << name, fused[i], composed[i], 1e-5, 1e-5);
     }
   }
 }
