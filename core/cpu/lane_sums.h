@@ -10,13 +10,15 @@ namespace actlab::cpu {
 // thread count.
 constexpr int kSumLanes = 16;
 
-// Σ of kSumLanes lanes as a balanced tree (depth 4, not a chain of 15 adds);
-// overwrites the lanes.
+// Σ of kSumLanes lanes as a balanced tree (depth 4, not a chain of 15 adds):
+// lane l + lane l + 8, then + 4, + 2, + 1; the lanes are left as they are.
 template <class T>
-T tree_sum(T* lane) {
-  for (int width = kSumLanes / 2; width > 0; width /= 2)
-    for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
-  return lane[0];
+T tree_sum(const T* lane) {
+  static_assert(kSumLanes == 16);
+  T half[8], quarter[4];
+  for (int l = 0; l < 8; ++l) half[l] = lane[l] + lane[l + 8];
+  for (int l = 0; l < 4; ++l) quarter[l] = half[l] + half[l + 4];
+  return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
 }
 
 struct LaneSums {
