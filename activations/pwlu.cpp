@@ -15,6 +15,16 @@ namespace {
 
 enum Operand { kPoints, kLeft, kRight, kSlopeLeft, kSlopeRight };
 
+// pwlu::value's segment index, clamp(⌊(x − B_L)/d⌋, 0, n − 1), clamped in float
+// before the conversion (the same index): written with an int clamp after it,
+// GCC does not vectorise the kernels' loops ("control flow in loop").
+inline int segment(float x, float left, float d, float last) {
+  float v = (x - left) / d;
+  v = v > 0.0f ? v : 0.0f;
+  v = v < last ? v : last;
+  return static_cast<int>(v);
+}
+
 pwlu::Channel channel_of(const std::vector<Tensor>& ops, int64_t p, int n) {
   return {ops[kPoints].data() + p * (n + 1), ops[kLeft].data()[p], ops[kRight].data()[p], ops[kSlopeLeft].data()[p],
           ops[kSlopeRight].data()[p], n};
@@ -146,18 +156,27 @@ void Pwlu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
   for (int64_t plane = 0; plane < N * C; ++plane) {
     const pwlu::Channel p = channel_of(ops, layer_ ? 0 : plane % C, n);
     const float d = (p.right - p.left) / static_cast<float>(n), y0 = p.y[0], yn = p.y[n];
-    const float* xp = in + plane * HW;
-    float* yp = out + plane * HW;
-    // pwlu::value, branch-free so that it vectorises (the table reads become gathers).
+    const float last = static_cast<float>(n - 1);
+    // pwlu::value in two vectorised loops per chunk: the interpolation (the
+    // table reads become gathers), then the choice of piece. In one loop GCC
+    // moves the gathers into the branch that uses them and vectorises nothing.
+    for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
+      const int64_t m = std::min(cpu::kChunk, end - begin);
+      const float* xp = in + begin;
+      float* yp = out + begin;
+      float inside[cpu::kChunk];
 #pragma omp simd
-    for (int64_t j = 0; j < HW; ++j) {
-      const float x = xp[j];
-      int i = static_cast<int>(floorf((x - p.left) / d));
-      i = i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
-      const float t = (x - (p.left + static_cast<float>(i) * d)) / d;
-      const float inside = (1.0f - t) * p.y[i] + t * p.y[i + 1];
-      const float left = (x - p.left) * p.slope_left + y0, right = (x - p.right) * p.slope_right + yn;
-      yp[j] = x < p.left ? left : (x >= p.right ? right : inside);
+      for (int64_t j = 0; j < m; ++j) {
+        const int i = segment(xp[j], p.left, d, last);
+        const float t = (xp[j] - (p.left + static_cast<float>(i) * d)) / d;
+        inside[j] = (1.0f - t) * p.y[i] + t * p.y[i + 1];
+      }
+#pragma omp simd
+      for (int64_t j = 0; j < m; ++j) {
+        const float x = xp[j];
+        const float left = (x - p.left) * p.slope_left + y0, right = (x - p.right) * p.slope_right + yn;
+        yp[j] = x < p.left ? left : (x >= p.right ? right : inside[j]);
+      }
     }
   }
 }
@@ -187,9 +206,10 @@ void Pwlu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
     for (int64_t plane = 0; plane < N * C; ++plane) {
       const pwlu::Channel p = channel_of(ops, layer_ ? 0 : plane % C, n);
       const float width = p.right - p.left, d = width / static_cast<float>(n);
+      const float last = static_cast<float>(n - 1);
       double* acc = partial.data() + plane * stride;
       int index[cpu::kChunk];
-      float lower[cpu::kChunk], upper[cpu::kChunk];
+      float lower[cpu::kChunk], upper[cpu::kChunk], position[cpu::kChunk], slope[cpu::kChunk];
       std::fill(lane_storage.begin(), lane_storage.end(), 0.0);
       for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
         const int64_t m = std::min(cpu::kChunk, end - begin);
@@ -197,18 +217,24 @@ void Pwlu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
         const float* gp = g + begin;
         float* dp = out + begin;
         float sum_left = 0.0f, sum_right = 0.0f, sum_slope_left = 0.0f, sum_slope_right = 0.0f;
-        // pwlu::slopes, branch-free: dx, the bound and slope sums, and for the
-        // points the segment and its two weights (scattered below).
+        // pwlu::slopes in two vectorised loops (see forward_kernel): the
+        // segment, its position t and its slope k (gathers); then dx, the bound
+        // and slope sums, and for the points the segment and its two weights
+        // (scattered below).
+#pragma omp simd
+        for (int64_t j = 0; j < m; ++j) {
+          const int i = segment(xp[j], p.left, d, last);
+          index[j] = i;
+          position[j] = (xp[j] - (p.left + static_cast<float>(i) * d)) / d;
+          slope[j] = (p.y[i + 1] - p.y[i]) / d;
+        }
 #pragma omp simd reduction(+ : sum_left, sum_right, sum_slope_left, sum_slope_right)
         for (int64_t j = 0; j < m; ++j) {
-          const float x = xp[j], gj = gp[j];
-          int i = static_cast<int>(floorf((x - p.left) / d));
-          i = i < 0 ? 0 : (i > n - 1 ? n - 1 : i);
-          const float t = (x - (p.left + static_cast<float>(i) * d)) / d;
-          const float k = (p.y[i + 1] - p.y[i]) / d, u = (x - p.left) / width;
+          const float x = xp[j], gj = gp[j], t = position[j], k = slope[j];
+          const float u = (x - p.left) / width;
           const bool is_left = x < p.left, is_right = !is_left && x >= p.right;
           dp[j] = gj * (is_left ? p.slope_left : (is_right ? p.slope_right : k));
-          index[j] = is_left ? 0 : (is_right ? n - 1 : i);
+          index[j] = is_left ? 0 : (is_right ? n - 1 : index[j]);
           lower[j] = is_left ? gj : (is_right ? 0.0f : gj * (1.0f - t));
           upper[j] = is_left ? 0.0f : (is_right ? gj : gj * t);
           sum_left += is_left ? -gj * p.slope_left : (is_right ? 0.0f : -gj * k * (1.0f - u));
