@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "activations/activation.h"
+#include "activations/pwlu_math.h"
 #include "autograd/ops.h"
 #include "cli.h"
 #include "core/error.h"
@@ -244,7 +245,7 @@ TEST_CASE("act plot writes f and f' of each activation to SVG and CSV, and act e
 
   Run e = run_actlab("act explain acon-b --input=-1,0.5,2");
   REQUIRE_MESSAGE(e.status == 0, e.err);
-  for (const char* needle : {"#0 ", "sigmoid", "dL/dp ", "dL/dbeta", "fused kernels", "finite differences"})
+  for (const std::string needle : {"#0 ", "sigmoid", "dL/dp ", "dL/dbeta", "fused kernels", "finite differences"})
     CHECK_MESSAGE(e.out.find(needle) != std::string::npos, "explain output lacks " << needle);
   std::filesystem::remove_all(dir);
 }
@@ -295,6 +296,53 @@ TEST_CASE("pwlu starts as ReLU, keeps statistics with frozen parameters in phase
   backward(ops::sum((*act)(Var(probe))));
   for (auto& [name, param] : act->named_parameters()) CHECK_MESSAGE(param->var.grad().defined(), name << " frozen in phase II");
   CHECK_THROWS_WITH_AS(make_activation("pwlu(n=5)", 2, rng), doctest::Contains("even"), Error);
+}
+
+TEST_CASE("pwlu's fused CPU kernels pick the segment as pwlu_math.h does: at breakpoints, between them, far out") {
+  // The CPU kernels clamp the segment index in float and truncate; pwlu_math.h
+  // (used by the CUDA twins) floors and then clamps. Where they disagreed, dx
+  // would take the neighbouring segment's slope.
+  for (const std::string spec : {"pwlu(stat_epochs=0)", "pwlu(n=8,mode=layer,stat_epochs=0)"}) {
+    Random rng(34);
+    const int64_t C = 3;
+    auto act = make_activation(spec, C, rng);
+    learning(*act);
+    perturb(*act, rng);
+    std::map<std::string, Tensor> param;
+    for (auto& [name, p] : act->named_parameters()) param[name] = p->var.value();
+    const int64_t n = param["points"].size(1) - 1;
+    const bool layer = param["bound_left"].numel() == 1;
+    auto channel = [&](int64_t c) {
+      const int64_t r = layer ? 0 : c;
+      return pwlu::Channel{param["points"].data() + r * (n + 1), param["bound_left"].data()[r],
+                           param["bound_right"].data()[r], param["slope_left"].data()[r],
+                           param["slope_right"].data()[r], static_cast<int>(n)};
+    };
+    // Per channel: every breakpoint B_L + j·d (d as the kernels compute it), 0.6 of the way into each
+    // segment, just outside both bounds, and ±1e30.
+    std::vector<float> values;
+    for (int64_t c = 0; c < C; ++c) {
+      const pwlu::Channel p = channel(c);
+      const float d = (p.right - p.left) / static_cast<float>(n);
+      for (int64_t j = 0; j <= n; ++j) values.push_back(p.left + static_cast<float>(j) * d);
+      for (int64_t j = 0; j < n; ++j) values.push_back(p.left + (static_cast<float>(j) + 0.6f) * d);
+      for (float v : {p.left - 1.0f, p.right + 1.0f, -1e30f, 1e30f}) values.push_back(v);
+    }
+    const int64_t L = static_cast<int64_t>(values.size()) / C;
+    Var in(Tensor::from_vector({1, C, 1, L}, values), true);
+    const Var y = (*act)(in);
+    backward(ops::sum(y));
+    const std::vector<float> out = y.value().to_vector(), dx = in.grad().to_vector();
+    for (int64_t i = 0; i < C * L; ++i) {
+      const pwlu::Channel p = channel(i / L);
+      const float x = values[i];
+      const float want_y = pwlu::value(p, x), want_dx = pwlu::slopes(p, x).x;
+      CHECK_MESSAGE(std::fabs(out[i] - want_y) <= 1e-5f * (1.0f + std::fabs(want_y)),
+                    spec << " f(" << x << ") = " << out[i] << ", pwlu_math.h gives " << want_y);
+      CHECK_MESSAGE(std::fabs(dx[i] - want_dx) <= 1e-5f * (1.0f + std::fabs(want_dx)),
+                    spec << " f'(" << x << ") = " << dx[i] << ", pwlu_math.h gives " << want_dx);
+    }
+  }
 }
 
 TEST_CASE("pwlu's phase follows the run's epochs in training, resume included") {

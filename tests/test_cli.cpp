@@ -30,10 +30,10 @@ TEST_CASE("train writes checkpoints, metrics and config, resume continues, and e
   const std::string dir = temp_dir("train");
   Run r = run_actlab("train --model resnet20 --data " + kTiny + " --epochs 1 --batch 16 --threads 2 --json --out " + dir + "/run");
   REQUIRE_MESSAGE(r.status == 0, r.err);
-  for (const char* f : {"model.safetensors", "best.safetensors", "metrics.jsonl", "config.json", "state.safetensors"})
+  for (const std::string f : {"model.safetensors", "best.safetensors", "metrics.jsonl", "config.json", "state.safetensors"})
     CHECK_MESSAGE(std::filesystem::exists(dir + "/run/" + f), f << " missing");
   auto metrics = nlohmann::json::parse(r.out);
-  for (const char* key : {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"})
+  for (const std::string key : {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"})
     CHECK_MESSAGE(metrics.contains(key), "metrics lack " << key);
   const TensorFile saved = read_safetensors(dir + "/run/model.safetensors");
   CHECK(saved.metadata.at("format") == "actlab");

@@ -35,7 +35,7 @@ TEST_CASE("resnet20 with each parametric activation gives PyTorch's eval loss an
   const TensorFile torch = read_safetensors(fixture("resnet20_acts.safetensors"));
   const std::string dir = temp_dir("acts");
   int activations = 0;
-  for (const char* act : {"prelu", "swish", "acon-a", "acon-b", "acon-c", "meta-acon", "dyrelu-a", "dyrelu-b",
+  for (const std::string act : {"prelu", "swish", "acon-a", "acon-b", "acon-c", "meta-acon", "dyrelu-a", "dyrelu-b",
                           "dyrelu-c", "pwlu(stat_epochs=0)"}) {
     CAPTURE(act);
     const std::string init = dir + "/init-" + std::to_string(activations) + ".safetensors";
