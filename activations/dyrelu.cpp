@@ -88,6 +88,10 @@ std::vector<Var> DyRelu::operands(const Var& x) {
 
 namespace {
 
+// π = min(q, 1) as a value, not std::min's reference: with std::min in the
+// plane loops GCC did not vectorise them.
+inline float clamped(float q) { return q < 1.0f ? q : 1.0f; }
+
 // dyrelu-c's attention, the fused twin of attention()'s tape ops, for one
 // sample: on entry qs holds Σ_c w_c·x_c; on return q = e / (3·mean_hw e) with
 // e = exp(t − max_hw t), t = (qs + b)/τ, so that π = min(q, 1).
@@ -196,7 +200,7 @@ void two_lines_plane(const float* xp, const float* gp, const float* coef, int64_
 #pragma omp simd reduction(+ : sa1, sa2, sb1, sb2, sw)
     for (int64_t i = begin; i < end; ++i) {
       const float xi = xp[i];
-      const float gi = kAttention ? gp[i] * (q[i] < 1.0f ? q[i] : 1.0f) : gp[i];
+      const float gi = kAttention ? gp[i] * clamped(q[i]) : gp[i];
       const float v1 = a1 * xi + b1, v2 = a2 * xi + b2;
       const bool second = v2 > v1;
       out[i] = gi * (second ? a2 : a1) + (kAttention ? wc * dz[i] : 0.0f);
@@ -216,7 +220,7 @@ void k_lines_plane(const float* xp, const float* gp, const float* coef, int K, i
                    const PlaneAttention* att) {
   for (int64_t i = 0; i < HW; ++i) {
     const float xi = xp[i];
-    const float gi = att ? gp[i] * (att->q[i] < 1.0f ? att->q[i] : 1.0f) : gp[i];
+    const float gi = att ? gp[i] * clamped(att->q[i]) : gp[i];
     float v;
     const int k = dyrelu::winner(coef, K, xi, v);
     out[i] = gi * coef[k] + (att ? att->wc * att->dz[i] : 0.0f);
@@ -265,13 +269,13 @@ void DyRelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Ten
       for (int64_t i = 0; i < HW; ++i) {
         const float v1 = a1 * xp[i] + b1, v2 = a2 * xp[i] + b2;
         const float v = v2 > v1 ? v2 : v1;
-        yp[i] = p ? (p[i] < 1.0f ? p[i] : 1.0f) * v : v;
+        yp[i] = p ? clamped(p[i]) * v : v;
       }
     } else {
       for (int64_t i = 0; i < HW; ++i) {
         float v;
         dyrelu::winner(coef, K, xp[i], v);
-        yp[i] = p ? (p[i] < 1.0f ? p[i] : 1.0f) * v : v;
+        yp[i] = p ? clamped(p[i]) * v : v;
       }
     }
   }

@@ -35,7 +35,7 @@ struct LaneSums {
     for (int l = 0; i < n; ++i, ++l) lane[l] += f(i);
   }
 
-  double total() { return tree_sum(lane); }
+  double total() const { return tree_sum(lane); }
 };
 
 }  // namespace actlab::cpu
