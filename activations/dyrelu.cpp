@@ -34,7 +34,7 @@ DyRelu::DyRelu(Spec& spec, DyReluKind kind, int64_t channels, Random& rng) : Act
   fc1_ = add_module("fc1", std::make_shared<Linear>(channels, hidden, rng));
   fc2_ = add_module("fc2", std::make_shared<Linear>(hidden, outputs, rng));
   if (kind == DyReluKind::c)
-    spatial_ = add_module("spatial", std::make_shared<Conv2d>(Conv2dOptions{channels, 1, 1, 1, 0, 1, true}, rng));
+    spatial_ = add_module("spatial", std::make_shared<Conv2d>(Conv2dOptions{channels, 1, 1, 1, 0, 1, true, ConvInit::pytorch_default}, rng));
 }
 
 // [N, C or 1, 2K] = (α, β) + (λ_a, λ_b)·(2σ(fc2(relu(fc1(mean_hw x)))) − 1)

@@ -9,12 +9,22 @@ namespace actlab {
 
 Conv2d::Conv2d(const Conv2dOptions& o, Random& rng) : options_(o) {
   Tensor w = Tensor::empty({o.out, o.in / o.groups, o.kernel, o.kernel});
-  // fan_out as PyTorch computes it: weight.size(0)·R·S, not divided by the
-  // groups (so a depthwise 3×3 with C channels gets N(0, 2/(9C)), as in torchvision).
-  const float stddev = std::sqrt(2.0f / static_cast<float>(o.out * o.kernel * o.kernel));
-  for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = rng.normal(0.0f, stddev);
+  Tensor b = Tensor::zeros({o.out});
+  const int64_t taps = static_cast<int64_t>(o.kernel) * o.kernel;
+  if (o.init == ConvInit::he_fan_out) {
+    // fan_out as PyTorch computes it: weight.size(0)·R·S, not divided by the groups (so a depthwise 3×3
+    // with C channels gets N(0, 2/(9C)), as in torchvision).
+    const float stddev = std::sqrt(2.0f / static_cast<float>(o.out * taps));
+    for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = rng.normal(0.0f, stddev);
+  } else {
+    // nn.Conv2d's reset_parameters: kaiming_uniform(a=√5) is U(±1/√fan_in), and the bias shares the bound.
+    const float bound = 1.0f / std::sqrt(static_cast<float>(o.in / o.groups * taps));
+    for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = rng.uniform(-bound, bound);
+    if (o.bias)
+      for (int64_t i = 0; i < o.out; ++i) b.data()[i] = rng.uniform(-bound, bound);
+  }
   weight_ = add_parameter("weight", w, Role::weight);
-  if (o.bias) bias_ = add_parameter("bias", Tensor::zeros({o.out}), Role::bias);
+  if (o.bias) bias_ = add_parameter("bias", b, Role::bias);
 }
 
 Var Conv2d::forward(const Var& x) {

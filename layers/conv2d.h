@@ -5,16 +5,22 @@
 
 namespace actlab {
 
+// How a convolution's weights start.
+enum class ConvInit {
+  he_fan_out,       // N(0, 2/fan_out), bias 0: torchvision's ResNet and MobileNetV2 init their convolutions so
+  pytorch_default,  // U(±1/√fan_in) for weight and bias: a freshly built nn.Conv2d, as inside an activation
+};
+
 struct Conv2dOptions {
   int64_t in, out;
   int kernel = 3, stride = 1, pad = 0, groups = 1;
   bool bias = false;
+  ConvInit init = ConvInit::he_fan_out;
 };
 
 class Conv2d : public Module {
  public:
-  // Weights ~ N(0, 2/fan_out) with fan_out = out·R·S (He init as torchvision's ResNet and
-  // MobileNetV2 call it); bias 0.
+  // Weights as options.init says; fan_out = out·R·S and fan_in = in/groups·R·S, as PyTorch counts them.
   Conv2d(const Conv2dOptions& options, Random& rng);
   Var forward(const Var& x) override;
   std::string kind() const override { return "Conv2d"; }

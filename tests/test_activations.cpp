@@ -198,6 +198,49 @@ TEST_CASE("activation parameters: SPEC 1 names, shapes, initial values and the a
   CHECK(make_activation("meta-acon(space=pixel)", 32, rng)->named_parameters().size() == 2);
 }
 
+TEST_CASE("layers inside an activation start as PyTorch builds them: dyrelu-c's attention starts near uniform") {
+  // nn.Conv2d's default init, U(±1/√fan_in) for weight and bias, not the backbone's He fan_out: for
+  // `spatial` (C→1) He's N(0, 2) makes z/τ spread over ±1 and π collapses to a few pixels within ten
+  // steps, where the paper's τ = 10 is there to keep it spread early in training.
+  Random rng(35);
+  const int64_t C = 64;
+  auto dyrelu = make_activation("dyrelu-c", C, rng);
+  std::map<std::string, Tensor> spatial;
+  for (auto& [name, p] : dyrelu->named_parameters()) spatial[name] = p->var.value();
+  const Tensor w = spatial.at("spatial.weight");
+  const float bias = spatial.at("spatial.bias").item();
+  const float bound = 1.0f / std::sqrt(static_cast<float>(C));
+  float largest = 0.0f;
+  for (float v : w.to_vector()) largest = std::max(largest, std::fabs(v));
+  CHECK(largest <= bound);
+  CHECK(largest > 0.8f * bound);             // spread over the whole interval, not near zero
+  CHECK(std::fabs(bias) <= bound);
+  CHECK(bias != 0.0f);
+
+  // π = min(γ·softmax_hw(z/τ), 1) with γ = HW/3 on a unit-variance input: within 20% of 1/3 everywhere.
+  const int64_t N = 4, HW = 64;
+  const Tensor x = random_tensor({N, C, 8, 8}, rng);
+  for (int64_t n = 0; n < N; ++n) {
+    std::vector<double> z(HW, bias);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < HW; ++p) z[p] += w.data()[c] * x.data()[(n * C + c) * HW + p];
+    double total = 0.0;
+    for (double& v : z) total += (v = std::exp(v / 10.0));
+    for (int64_t p = 0; p < HW; ++p) {
+      const double pi = std::min(HW / 3.0 * z[p] / total, 1.0);
+      CHECK(pi == doctest::Approx(1.0 / 3.0).epsilon(0.2));
+    }
+  }
+
+  // Meta-ACON's generator: fc1 is C→h, fc2 is h→C, both 1×1 with bias.
+  auto meta = make_activation("meta-acon", 32, rng);
+  for (auto& [name, p] : meta->named_parameters()) {
+    if (name.rfind("fc", 0) != 0) continue;
+    const float limit = 1.0f / std::sqrt(name.rfind("fc1", 0) == 0 ? 32.0f : 16.0f);   // h = 16
+    for (float v : p->var.value().to_vector()) CHECK_MESSAGE(std::fabs(v) <= limit, name);
+  }
+}
+
 TEST_CASE("summary --json reports SPEC 7's parameter totals for resnet20 with each activation there") {
   for (const auto& [act, total] : std::vector<std::pair<std::string, int64_t>>{
            {"relu", 269722}, {"acon-c", 271786}, {"meta-acon", 296090}, {"meta-acon(bn=false)", 294106},

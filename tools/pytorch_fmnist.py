@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_activations  # noqa: E402
-from torch_models import resnet20  # noqa: E402
+from torch_models import backbone_convs, resnet20  # noqa: E402
 
 DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -46,9 +46,8 @@ def main():
     test_x, test_y = idx("t10k-images-idx3-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz").long()
     act = None if a.act == "relu" else (lambda c: torch_activations.make(a.act, c))
     model = resnet20(in_channels=1, classes=10, act=act)
-    for m in model.modules():  # torchvision's init for convolutions
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    for m in backbone_convs(model):  # torchvision's init for the backbone's convolutions, as actlab's
+        torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "act" not in n.split(".")[-2:][0]]
     rest = [p for p in model.parameters() if all(p is not q for q in decay)]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": 1e-4}, {"params": rest, "weight_decay": 0.0}],

@@ -15,6 +15,18 @@ import torch.nn.functional as F
 RESNET_CIFAR_BLOCKS = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18}
 
 
+def backbone_modules(model):
+    """The model's own modules, for its init loop. Those inside an activation module (torch_activations:
+    DyReLU's fc1/fc2 and `spatial`, Meta-ACON's fc1/bn1/fc2/bn2) keep PyTorch's default init, as they do
+    in actlab (layers/conv2d.h, ConvInit)."""
+    inside = {id(c) for m in model.modules() if type(m).__module__ == "torch_activations" for c in m.modules()}
+    return [m for m in model.modules() if id(m) not in inside]
+
+
+def backbone_convs(model):
+    return [m for m in backbone_modules(model) if isinstance(m, nn.Conv2d)]
+
+
 class BasicBlock(nn.Module):
     """conv1 3x3 (stride s) - bn1 - act1 - conv2 3x3 - bn2, + shortcut, then act2.
 
@@ -127,9 +139,8 @@ class TVResNet(nn.Module):
                 in_planes = planes
             setattr(self, f"layer{stage}", nn.Sequential(*layer))
         self.fc = nn.Linear(512, classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for m in backbone_convs(self):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x):
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
@@ -188,12 +199,12 @@ class TVMobileNetV2(nn.Module):
         features.append(conv_bn_act(inp, last, 1, 1, 1, act))
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(last, classes))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
+        for m in backbone_convs(self):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        for m in backbone_modules(self):
+            if isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
