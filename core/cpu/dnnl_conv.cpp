@@ -1,0 +1,174 @@
+// Convolutions with a spatial kernel (3×3, 7×7, strided 1×1), dense or grouped, through oneDNN: its
+// direct AVX-512 kernels work on channel-blocked layouts (nChw16c), so each call reorders the NCHW
+// tensors in and out, as PyTorch does for its NCHW tensors. The primitives are built once per shape
+// and thread count and kept. With a fixed thread count oneDNN computes in a fixed order, so a run is
+// bit-identical to the last.
+#include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <tuple>
+
+#include "core/cpu/cpu_kernels.h"
+#include "core/error.h"
+
+namespace actlab::cpu {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+// One tensor as actlab holds it (NCHW, OIHW, GOIHW) and as a primitive wants it; `to_inner` and
+// `to_user` exist only where the two differ.
+struct Layout {
+  memory::desc user, inner;
+  std::optional<dnnl::reorder> to_inner, to_user;
+
+  Layout(const memory::desc& user_desc, const memory::desc& inner_desc) : user(user_desc), inner(inner_desc) {
+    if (inner == user) return;
+    to_inner = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), user, engine(), inner));
+    to_user = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), inner, engine(), user));
+  }
+
+  // The primitive's view of `t`: `t` itself, or scratch filled from it when `fill` is set.
+  memory in(const Tensor& t, Tensor& scratch, bool fill) const {
+    memory outside(user, engine(), t.data());
+    if (!to_inner) return outside;
+    scratch = Tensor::empty({static_cast<int64_t>(inner.get_size() / sizeof(float))});
+    memory mine(inner, engine(), scratch.data());
+    if (fill) to_inner->execute(stream(), outside, mine);
+    return mine;
+  }
+
+  // Copies the primitive's result back into `t` where it was computed in scratch.
+  void out(memory mine, const Tensor& t) const {
+    if (!to_user) return;
+    memory outside(user, engine(), t.data());
+    to_user->execute(stream(), mine, outside);
+  }
+};
+
+struct Primitives {
+  std::optional<Layout> x, w, y, bias;                 // forward
+  std::optional<Layout> dy_data, w_data, dx;           // backward data
+  std::optional<Layout> x_weights, dy_weights, dw;     // backward weights
+  std::optional<dnnl::convolution_forward> forward;
+  std::optional<dnnl::convolution_backward_data> backward_data;
+  std::optional<dnnl::convolution_backward_weights> backward_weights;
+};
+
+memory::desc plain(const memory::dims& dims, Tag tag) { return memory::desc(dims, memory::data_type::f32, tag); }
+memory::desc any(const memory::dims& dims) { return plain(dims, Tag::any); }
+
+Primitives build(const ConvShape& s, bool bias) {
+  const memory::dims x_dims{s.N, s.C, s.H, s.W}, y_dims{s.N, s.K, s.P, s.Q}, b_dims{s.K};
+  const memory::dims w_dims = s.groups == 1 ? memory::dims{s.K, s.C, s.R, s.S}
+                                            : memory::dims{s.groups, s.K / s.groups, s.C / s.groups, s.R, s.S};
+  const Tag w_tag = s.groups == 1 ? Tag::oihw : Tag::goihw;
+  const memory::dims strides{s.stride, s.stride}, pads{s.pad, s.pad};
+  const auto algorithm = dnnl::algorithm::convolution_direct;
+  const memory::desc x_user = plain(x_dims, Tag::nchw), y_user = plain(y_dims, Tag::nchw),
+                     w_user = plain(w_dims, w_tag), b_user = plain(b_dims, Tag::x);
+
+  const auto forward_desc =
+      bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, any(x_dims), any(w_dims),
+                                             b_user, any(y_dims), strides, pads, pads)
+           : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, any(x_dims), any(w_dims),
+                                             any(y_dims), strides, pads, pads);
+  const dnnl::convolution_forward::primitive_desc forward(forward_desc, engine());
+  const dnnl::convolution_backward_data::primitive_desc backward_data(
+      dnnl::convolution_backward_data::desc(algorithm, any(x_dims), any(w_dims), any(y_dims), strides, pads, pads),
+      engine(), forward);
+  const auto weights_desc =
+      bias ? dnnl::convolution_backward_weights::desc(algorithm, any(x_dims), any(w_dims), b_user, any(y_dims), strides,
+                                                      pads, pads)
+           : dnnl::convolution_backward_weights::desc(algorithm, any(x_dims), any(w_dims), any(y_dims), strides, pads,
+                                                      pads);
+  const dnnl::convolution_backward_weights::primitive_desc backward_weights(weights_desc, engine(), forward);
+
+  Primitives p;
+  p.x.emplace(x_user, forward.src_desc());
+  p.w.emplace(w_user, forward.weights_desc());
+  p.y.emplace(y_user, forward.dst_desc());
+  if (bias) p.bias.emplace(b_user, forward.bias_desc());
+  p.forward.emplace(forward);
+  p.dy_data.emplace(y_user, backward_data.diff_dst_desc());
+  p.w_data.emplace(w_user, backward_data.weights_desc());
+  p.dx.emplace(x_user, backward_data.diff_src_desc());
+  p.backward_data.emplace(backward_data);
+  p.x_weights.emplace(x_user, backward_weights.src_desc());
+  p.dy_weights.emplace(y_user, backward_weights.diff_dst_desc());
+  p.dw.emplace(w_user, backward_weights.diff_weights_desc());
+  p.backward_weights.emplace(backward_weights);
+  return p;
+}
+
+// The primitives of one shape, bias flag and thread count (oneDNN divides the work among the threads
+// it sees when a primitive is built), built on first use.
+const Primitives& primitives(const ConvShape& s, bool bias) {
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, bool, int>;
+  static std::mutex mutex;
+  static std::map<Key, std::unique_ptr<Primitives>> cache;
+  const Key key{s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.groups, bias, omp_get_max_threads()};
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = cache[key];
+  if (!slot) {
+    try {
+      slot = std::make_unique<Primitives>(build(s, bias));
+    } catch (const dnnl::error& e) {
+      cache.erase(key);
+      fail(std::string("oneDNN cannot build this convolution: ") + e.what());
+    }
+  }
+  return *slot;
+}
+
+}  // namespace
+
+void dnnl_conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  const Primitives& p = primitives(s, bias.defined());
+  Tensor xs, ws, ys, bs;
+  const memory xm = p.x->in(x, xs, true), wm = p.w->in(w, ws, true), ym = p.y->in(y, ys, false);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, p.bias->in(bias, bs, true));
+  p.forward->execute(stream(), args);
+  p.y->out(ym, y);
+  stream().wait();
+}
+
+void dnnl_conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  const Primitives& p = primitives(s, false);
+  Tensor dys, ws, dxs;
+  const memory dym = p.dy_data->in(dy, dys, true), wm = p.w_data->in(w, ws, true), dxm = p.dx->in(dx, dxs, false);
+  p.backward_data->execute(stream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
+  p.dx->out(dxm, dx);
+  stream().wait();
+}
+
+void dnnl_conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
+  const Primitives& p = primitives(s, dbias.defined());
+  Tensor xs, dys, dws, dbs;
+  const memory xm = p.x_weights->in(x, xs, true), dym = p.dy_weights->in(dy, dys, true),
+               dwm = p.dw->in(dw, dws, false);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+  if (dbias.defined()) args.emplace(DNNL_ARG_DIFF_BIAS, p.bias->in(dbias, dbs, false));
+  p.backward_weights->execute(stream(), args);
+  p.dw->out(dwm, dw);
+  if (dbias.defined()) p.bias->out(args.at(DNNL_ARG_DIFF_BIAS), dbias);
+  stream().wait();
+}
+
+}  // namespace actlab::cpu
