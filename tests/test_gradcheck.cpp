@@ -38,7 +38,7 @@ TEST_CASE("conv2d gradients match finite differences (width-keeping 3x3 and 5x5,
 }
 
 // The definition, summed term by term: an independent reference for every
-// path of the CPU kernel (im2col, plane shifts, 1x1, groups).
+// path of the CPU kernel (oneDNN for spatial kernels and strides, GEMM for 1x1, groups).
 TEST_CASE("conv2d forward equals the direct sum of its definition") {
   struct Case {
     int64_t N, C, H, W, K, R;
@@ -176,7 +176,7 @@ TEST_CASE("depthwise conv2d forward, dx, dw and dbias equal the definition summe
 }
 
 // A depthwise convolution is also a grouped one with two channels per group whose off-diagonal
-// weights are zero: the generic im2col path (groups = C/2) must give the same numbers.
+// weights are zero: the grouped oneDNN path (groups = C/2) must give the same numbers.
 TEST_CASE("depthwise conv2d agrees with the same convolution run as a grouped one (groups = C/2)") {
   Random rng(24);
   for (const DepthwiseCase& c : {DepthwiseCase{3, 4, 9, 13, 3, 3, 2, 1, true}, DepthwiseCase{3, 6, 8, 19, 5, 5, 1, 2, true},

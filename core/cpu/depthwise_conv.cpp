@@ -1,5 +1,5 @@
 // Depthwise 2-D convolution on the CPU (groups == C == K, one filter per channel, as in MobileNetV2),
-// forward and both backwards. conv2d.cpp sends these shapes here: im2col + GEMM would multiply with an
+// forward and both backwards. conv2d.cpp sends these shapes here: as a GEMM they would multiply with an
 // inner dimension of only R·S. Two layouts, picked by the output size:
 //
 // Planes (most shapes): one (sample, channel) plane per OpenMP iteration, copied into a zero-padded,
