@@ -66,7 +66,10 @@ std::string names_and_shapes(Model& model) {
   std::set<std::string> sorted;
   for (auto& [name, shape] : entries) {
     std::string dims;
-    for (size_t i = 0; i < shape.size(); ++i) dims += (i ? "x" : "") + std::to_string(shape[i]);
+    for (size_t i = 0; i < shape.size(); ++i) {
+      if (i) dims += 'x';   // not ("x" or "") + to_string(...): GCC 12 -Wrestrict misfires on that
+      dims += std::to_string(shape[i]);
+    }
     sorted.insert(name + ":" + dims);
   }
   std::string joined;
