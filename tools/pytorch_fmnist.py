@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train ResNet-20 on Fashion-MNIST in PyTorch with actlab's recipe (SPEC 4-5), to compare accuracies.
 
-  python3 tools/pytorch_fmnist.py [--act SPEC] [--epochs E] [--no-augment] [--threads T]
+  python3 tools/pytorch_fmnist.py [--act SPEC] [--epochs E] [--no-augment] [--threads T] [--seed S]
 
 SGD lr 0.1, momentum 0.9, weight decay 1e-4 on conv/linear weights only, batch 128, per-iteration cosine to
 0; crop with 4-pixel zero padding (in pixel space) and horizontal flip; BN momentum 0.1. Prints the test
@@ -38,10 +38,11 @@ def main():
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=0, help="stop after N steps, printing each loss")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(a.seed)
     train_x, train_y = idx("train-images-idx3-ubyte.gz"), idx("train-labels-idx1-ubyte.gz").long()
     test_x, test_y = idx("t10k-images-idx3-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz").long()
     act = None if a.act == "relu" else (lambda c: torch_activations.make(a.act, c))
