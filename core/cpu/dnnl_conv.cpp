@@ -61,17 +61,20 @@ struct Layout {
   }
 };
 
-struct Primitives {
-  std::optional<Layout> x, w, y, bias;                 // forward
-  std::optional<Layout> dy_data, w_data, dx;           // backward data
-  std::optional<Layout> x_weights, dy_weights, dw;     // backward weights
-  std::optional<dnnl::convolution_forward> forward;
-  std::optional<dnnl::convolution_backward_data> backward_data;
-  std::optional<dnnl::convolution_backward_weights> backward_weights;
-};
-
 memory::desc plain(const memory::dims& dims, Tag tag) { return memory::desc(dims, memory::data_type::f32, tag); }
 memory::desc any(const memory::dims& dims) { return plain(dims, Tag::any); }
+
+// The bias and its gradient stay in actlab's own layout (a plain vector of K), so they need no Layout.
+struct Primitives {
+  Layout x, w, y;                      // forward
+  Layout dy_data, w_data, dx;          // backward data
+  Layout x_weights, dy_weights, dw;    // backward weights (x and dy reordered again: the forward's copies
+                                       // are not kept between the passes)
+  memory::desc bias;
+  dnnl::convolution_forward forward;
+  dnnl::convolution_backward_data backward_data;
+  dnnl::convolution_backward_weights backward_weights;
+};
 
 Primitives build(const ConvShape& s, bool bias) {
   const memory::dims x_dims{s.N, s.C, s.H, s.W}, y_dims{s.N, s.K, s.P, s.Q}, b_dims{s.K};
@@ -99,21 +102,21 @@ Primitives build(const ConvShape& s, bool bias) {
                                                       pads);
   const dnnl::convolution_backward_weights::primitive_desc backward_weights(weights_desc, engine(), forward);
 
-  Primitives p;
-  p.x.emplace(x_user, forward.src_desc());
-  p.w.emplace(w_user, forward.weights_desc());
-  p.y.emplace(y_user, forward.dst_desc());
-  if (bias) p.bias.emplace(b_user, forward.bias_desc());
-  p.forward.emplace(forward);
-  p.dy_data.emplace(y_user, backward_data.diff_dst_desc());
-  p.w_data.emplace(w_user, backward_data.weights_desc());
-  p.dx.emplace(x_user, backward_data.diff_src_desc());
-  p.backward_data.emplace(backward_data);
-  p.x_weights.emplace(x_user, backward_weights.src_desc());
-  p.dy_weights.emplace(y_user, backward_weights.diff_dst_desc());
-  p.dw.emplace(w_user, backward_weights.diff_weights_desc());
-  p.backward_weights.emplace(backward_weights);
-  return p;
+  return Primitives{
+      .x{x_user, forward.src_desc()},
+      .w{w_user, forward.weights_desc()},
+      .y{y_user, forward.dst_desc()},
+      .dy_data{y_user, backward_data.diff_dst_desc()},
+      .w_data{w_user, backward_data.weights_desc()},
+      .dx{x_user, backward_data.diff_src_desc()},
+      .x_weights{x_user, backward_weights.src_desc()},
+      .dy_weights{y_user, backward_weights.diff_dst_desc()},
+      .dw{w_user, backward_weights.diff_weights_desc()},
+      .bias = b_user,
+      .forward = dnnl::convolution_forward(forward),
+      .backward_data = dnnl::convolution_backward_data(backward_data),
+      .backward_weights = dnnl::convolution_backward_weights(backward_weights),
+  };
 }
 
 // The primitives of one shape, bias flag and thread count (oneDNN divides the work among the threads
@@ -140,34 +143,33 @@ const Primitives& primitives(const ConvShape& s, bool bias) {
 
 void dnnl_conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
   const Primitives& p = primitives(s, bias.defined());
-  Tensor xs, ws, ys, bs;
-  const memory xm = p.x->in(x, xs, true), wm = p.w->in(w, ws, true), ym = p.y->in(y, ys, false);
+  Tensor xs, ws, ys;
+  const memory xm = p.x.in(x, xs, true), wm = p.w.in(w, ws, true), ym = p.y.in(y, ys, false);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
-  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, p.bias->in(bias, bs, true));
-  p.forward->execute(stream(), args);
-  p.y->out(ym, y);
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(p.bias, engine(), bias.data()));
+  p.forward.execute(stream(), args);
+  p.y.out(ym, y);
   stream().wait();
 }
 
 void dnnl_conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const Primitives& p = primitives(s, false);
   Tensor dys, ws, dxs;
-  const memory dym = p.dy_data->in(dy, dys, true), wm = p.w_data->in(w, ws, true), dxm = p.dx->in(dx, dxs, false);
-  p.backward_data->execute(stream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
-  p.dx->out(dxm, dx);
+  const memory dym = p.dy_data.in(dy, dys, true), wm = p.w_data.in(w, ws, true), dxm = p.dx.in(dx, dxs, false);
+  p.backward_data.execute(stream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
+  p.dx.out(dxm, dx);
   stream().wait();
 }
 
 void dnnl_conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
   const Primitives& p = primitives(s, dbias.defined());
-  Tensor xs, dys, dws, dbs;
-  const memory xm = p.x_weights->in(x, xs, true), dym = p.dy_weights->in(dy, dys, true),
-               dwm = p.dw->in(dw, dws, false);
+  Tensor xs, dys, dws;
+  const memory xm = p.x_weights.in(x, xs, true), dym = p.dy_weights.in(dy, dys, true),
+               dwm = p.dw.in(dw, dws, false);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
-  if (dbias.defined()) args.emplace(DNNL_ARG_DIFF_BIAS, p.bias->in(dbias, dbs, false));
-  p.backward_weights->execute(stream(), args);
-  p.dw->out(dwm, dw);
-  if (dbias.defined()) p.bias->out(args.at(DNNL_ARG_DIFF_BIAS), dbias);
+  if (dbias.defined()) args.emplace(DNNL_ARG_DIFF_BIAS, memory(p.bias, engine(), dbias.data()));
+  p.backward_weights.execute(stream(), args);
+  p.dw.out(dwm, dw);
   stream().wait();
 }
 
