@@ -4,10 +4,13 @@
 # with the CUDA backend, run the whole test suite (CUDA cases included), train
 # ResNet-20 on Fashion-MNIST with --device cuda, and time training against
 # PyTorch on the same GPU. Logs go to $OUT (or .gpu/out).
-#   bash tools/gpu_run.sh [STEP...]   STEP: all build test cuda-test train bench models acts profile
+#   bash tools/gpu_run.sh [STEP...]   STEP: all build test cuda-test train bench models acts profile sweep
 #   (default all = build test train bench profile; cuda-test builds and runs
 #   only the CUDA cases; models and acts are the ImageNet-size and activation
-#   parts of bench alone)
+#   parts of bench alone; sweep is the activation issue's one-epoch check,
+#   `train --epochs 1` with SPEC 4-5 defaults, for every parametric activation
+#   (or SWEEP_ACTS) and seeds SWEEP_SEEDS (default 0 1 2), beside tools/pytorch_fmnist.py, eight
+#   runs at a time)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 steps=" ${*:-all} "
@@ -134,4 +137,29 @@ if want profile; then
       >> "$out/ncu.txt" 2>&1
     echo "$act: $(grep -c gpu__time_duration.sum "$out/ncu.txt") kernel rows"
   done
+fi
+
+if want sweep; then
+  step "one epoch of ResNet-20 on Fashion-MNIST per activation and seed: actlab and PyTorch, 8 runs at a time"
+  # One line per run: "actlab|pytorch ACT SEED ACCURACY" (or the last line of a failed run).
+  one() {
+    local side=$1 act=$2 seed=$3 log=.gpu/sweep/$1-$2-$3.log acc
+    if [ "$side" = actlab ]; then
+      ./build-gpu/actlab train --model resnet20 --act "$act" --data "$data" --epochs 1 --seed "$seed" \
+        --device cuda --threads 2 --out ".gpu/sweep/run-$act-$seed" > "$log" 2>&1
+      acc=$(tr '\r' '\n' < "$log" | grep -o 'final test accuracy [0-9.]*' | grep -o '[0-9.]*$')
+    else
+      python3 tools/pytorch_fmnist.py --act "$act" --epochs 1 --seed "$seed" --device cuda --threads 2 \
+        --data "${data#fashion-mnist:}" > "$log" 2>&1
+      acc=$(grep -o 'test accuracy [0-9.]*' "$log" | grep -o '[0-9.]*$')
+    fi
+    echo "$side $act $seed ${acc:-failed: $(tail -1 "$log")}"
+  }
+  export -f one; export data
+  rm -rf .gpu/sweep; mkdir -p .gpu/sweep
+  for seed in ${SWEEP_SEEDS:-0 1 2}; do
+    for act in ${SWEEP_ACTS:-relu prelu swish acon-a acon-b acon-c meta-acon dyrelu-a dyrelu-b dyrelu-c pwlu}; do
+      echo "actlab $act $seed"; echo "pytorch $act $seed"
+    done
+  done | xargs -P 8 -L 1 bash -c 'one "$@"' _ | tee "$out/sweep.txt"
 fi

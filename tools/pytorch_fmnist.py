@@ -2,6 +2,7 @@
 """Train ResNet-20 on Fashion-MNIST in PyTorch with actlab's recipe (SPEC 4-5), to compare accuracies.
 
   python3 tools/pytorch_fmnist.py [--act SPEC] [--epochs E] [--no-augment] [--threads T] [--seed S]
+                                  [--device cpu|cuda] [--data DIR]
 
 SGD lr 0.1, momentum 0.9, weight decay 1e-4 on conv/linear weights only, batch 128, per-iteration cosine to
 0; crop with 4-pixel zero padding (in pixel space) and horizontal flip; BN momentum 0.1. Prints the test
@@ -24,8 +25,8 @@ from torch_models import backbone_convs, resnet20  # noqa: E402
 DIR = "/usr/share/datasets/fashion-mnist"
 
 
-def idx(name):
-    with gzip.open(os.path.join(DIR, name)) as f:
+def idx(directory, name):
+    with gzip.open(os.path.join(directory, name)) as f:
         data = f.read()
     dims = data[3]
     shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
@@ -40,15 +41,22 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=0, help="stop after N steps, printing each loss")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (fp32: TF32 off)")
+    p.add_argument("--data", default=DIR, help="the IDX files' folder")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    train_x, train_y = idx("train-images-idx3-ubyte.gz"), idx("train-labels-idx1-ubyte.gz").long()
-    test_x, test_y = idx("t10k-images-idx3-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz").long()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    dev = torch.device(a.device)
+    train_x, train_y = idx(a.data, "train-images-idx3-ubyte.gz"), idx(a.data, "train-labels-idx1-ubyte.gz").long()
+    test_x, test_y = idx(a.data, "t10k-images-idx3-ubyte.gz"), idx(a.data, "t10k-labels-idx1-ubyte.gz").long()
+    train_y, test_x, test_y = train_y.to(dev), test_x.to(dev), test_y.to(dev)
     act = None if a.act == "relu" else (lambda c: torch_activations.make(a.act, c))
     model = resnet20(in_channels=1, classes=10, act=act)
     for m in backbone_convs(model):  # torchvision's init for the backbone's convolutions, as actlab's
         torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    model.to(dev)
     decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "act" not in n.split(".")[-2:][0]]
     rest = [p for p in model.parameters() if all(p is not q for q in decay)]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": 1e-4}, {"params": rest, "weight_decay": 0.0}],
@@ -69,10 +77,10 @@ def main():
                 x = torch.stack([padded[i, :, dy[i]:dy[i] + 28, dx[i]:dx[i] + 28] for i in range(len(ids))])
                 flip = torch.rand(len(ids)) < 0.5
                 x[flip] = x[flip].flip(-1)
-            x = ((x / 255.0) - 0.2860) / 0.3530
+            x = ((x.to(dev) / 255.0) - 0.2860) / 0.3530
             for g in opt.param_groups:
                 g["lr"] = 0.1 * 0.5 * (1 + math.cos(math.pi * step / total))
-            loss = F.cross_entropy(model(x), train_y[ids])
+            loss = F.cross_entropy(model(x), train_y[ids.to(dev)])
             opt.zero_grad()
             loss.backward()
             opt.step()
