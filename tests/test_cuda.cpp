@@ -240,13 +240,32 @@ TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
         if (!cpu_params[i].second->var.grad().defined()) continue;
         const std::string& param = cpu_params[i].first;
         // SPEC 1.6: biases right before a softmax or a BN get zero gradient by
-        // construction; both sides hold rounding noise, which has no relative error.
+        // construction; both sides hold rounding noise, which has no relative
+        // error. The noise scales with the layer's gradients: on the CPU twin
+        // (meta-acon, these shapes, seeds 6-9) it stayed under 3e-6 of the
+        // norm of the same layer's weight gradient, and reached 1.6e-3 in
+        // absolute terms at 8×16×36×36. A bias that wrongly kept the summed
+        // gradient would stand near that norm: bound it by 1e-4 of it.
         const bool zero_by_construction =
             param == "spatial.bias" || (name == "meta-acon" && (param == "fc1.bias" || param == "bn1.bias" ||
                                                                param == "fc2.bias"));
         if (zero_by_construction) {
-          for (const Tensor& g : {cpu_params[i].second->var.grad(), gpu_params[i].second->var.grad()})
-            for (float v : g.to_vector()) CHECK_MESSAGE(std::fabs(v) <= 1e-3f, label << "." << param << " = " << v);
+          const std::string weight = param.substr(0, param.size() - 4) + "weight";
+          for (const auto* params : {&cpu_params, &gpu_params}) {
+            const Parameter* sibling = nullptr;
+            const Parameter* bias = nullptr;
+            for (const auto& [n, p] : *params) {
+              if (n == weight) sibling = p;
+              if (n == param) bias = p;
+            }
+            REQUIRE(sibling);
+            double norm = 0.0;
+            for (float v : sibling->var.grad().to_vector()) norm += double(v) * v;
+            norm = std::sqrt(norm);
+            for (float v : bias->var.grad().to_vector())
+              CHECK_MESSAGE(std::fabs(v) <= 1e-4 * norm,
+                            label << "." << param << " = " << v << " (|" << weight << " gradient| " << norm << ")");
+          }
           continue;
         }
         CHECK_TWINS(label << "." << param << " gradient", gpu_params[i].second->var.grad(),

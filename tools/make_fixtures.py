@@ -2,7 +2,8 @@
 """Generate actlab's PyTorch test fixtures under tests/fixtures/ (independent references, SPEC 8).
 
 Re-run from the repository root with:   python3 tools/make_fixtures.py
-(`--only ops` rewrites tests/fixtures/ops.safetensors alone.)
+(`--only ops` rewrites tests/fixtures/ops.safetensors alone; `--only recipe` writes
+tests/fixtures/resnet20_recipe.safetensors from the committed init and tiny-fmnist files.)
 The output is deterministic (fixed seeds, one thread, float32 on CPU, gzip with mtime 0). Every module here
 is written from SPEC.md (ResNet-20 in tools/torch_models.py), never from actlab code.
 
@@ -50,10 +51,26 @@ tests/fixtures/resnet20_expect.safetensors — what actlab must reproduce with t
   spread.<name>: for every float entry, the elementwise max over three jittered repeats of the same step
     (inputs + N(0, 1e-6) noise, seeds 101, 102, 103) of |delta_jittered - delta|: PyTorch's own spread
     (SPEC 8). Compare actlab's delta with delta within max(1% of |delta|, a few times spread).
+
+tests/fixtures/resnet20_recipe.safetensors — one epoch of SPEC 5's optimizer and schedule on the 64
+  training images from the model above: four steps of batch 16 in file order, no augmentation, SGD momentum
+  0.9 (dampening 0), per-iteration cosine from lr 0.02 to 0 (0.02, 0.01707, 0.01, 0.00293), mean
+  cross-entropy. lr 0.02 keeps four steps from a random model out of the chaotic regime, and weight decay
+  0.05 makes the decay visible beside the gradient. Two variants:
+    role: weight decay on conv and linear weights only (SPEC 5's default), i.e.
+      actlab train --model resnet20 --data fashion-mnist:tests/fixtures/tiny-fmnist
+        --init-from tests/fixtures/resnet20_init.safetensors --batch 16 --epochs 1 --no-shuffle
+        --no-augment --lr 0.02 --wd 0.05
+    all: every parameter decayed, Nesterov momentum (the same plus --wd-on all --nesterov).
+  <variant>.loss[4]: each step's loss before its update; <variant>.loss_spread (shape []): the largest
+  change of their mean under the jitter below; <variant>.delta.<name>: after - before for every
+  float entry; <variant>.spread.<name> (shape []): the norm of the elementwise max over the same four steps
+  with every batch jittered by N(0, 1e-6) (seeds 101-103) of |delta_jittered - delta|.
 """
 
 import copy
 import gzip
+import math
 import os
 import struct
 import sys
@@ -61,7 +78,7 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_models import count_parameters, resnet20  # noqa: E402
@@ -336,12 +353,75 @@ def make_expect(model, train_x, train_y, test_x, test_y):
     return out
 
 
+RECIPE_STEPS, RECIPE_LR, MOMENTUM, WEIGHT_DECAY = 4, 0.02, 0.9, 0.05
+
+
+def recipe_epoch(init_model, batches, decay_all, jitter_seed=None):
+    """SPEC 5 over the given batches: per-iteration cosine, momentum, decay on weights only or on all."""
+    model = copy.deepcopy(init_model)
+    model.train()
+    if decay_all:
+        opt = torch.optim.SGD(model.parameters(), lr=RECIPE_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
+                              nesterov=True)
+    else:
+        decay = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        rest = [p for p in model.parameters() if all(p is not q for q in decay)]
+        opt = torch.optim.SGD([{"params": decay, "weight_decay": WEIGHT_DECAY},
+                               {"params": rest, "weight_decay": 0.0}], lr=RECIPE_LR, momentum=MOMENTUM)
+    gen = torch.Generator().manual_seed(jitter_seed) if jitter_seed is not None else None
+    losses = []
+    for step, (x, y) in enumerate(batches):
+        if gen is not None:
+            x = x + 1e-6 * torch.randn(x.shape, generator=gen)
+        for g in opt.param_groups:
+            g["lr"] = 0.5 * RECIPE_LR * (1.0 + math.cos(math.pi * step / len(batches)))
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.detach())
+    return torch.stack(losses), {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def make_recipe_expect():
+    model = resnet20(in_channels=1, classes=10)
+    model.load_state_dict(load_file(os.path.join(FIXTURES, "resnet20_init.safetensors")))
+    train_x = read_idx_gz(os.path.join(DATA_DIR, "train-images-idx3-ubyte.gz"))
+    train_y = read_idx_gz(os.path.join(DATA_DIR, "train-labels-idx1-ubyte.gz")).to(torch.int64)
+    assert len(train_x) == RECIPE_STEPS * BATCH
+    batches = [(normalise(train_x[i:i + BATCH]), train_y[i:i + BATCH]) for i in range(0, len(train_x), BATCH)]
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    out = {}
+    for variant, decay_all in (("role", False), ("all", True)):
+        losses, after = recipe_epoch(model, batches, decay_all)
+        out[f"{variant}.loss"] = losses
+        delta = {k: v - before[k] for k, v in after.items() if v.is_floating_point()}
+        spread = {k: torch.zeros_like(v) for k, v in delta.items()}
+        loss_spread = torch.zeros(())
+        for seed in JITTER_SEEDS:
+            losses_j, after_j = recipe_epoch(model, batches, decay_all, jitter_seed=seed)
+            loss_spread = torch.maximum(loss_spread, (losses_j.mean() - losses.mean()).abs())
+            for k in delta:
+                spread[k] = torch.maximum(spread[k], ((after_j[k] - before[k]) - delta[k]).abs())
+        for k in delta:
+            out[f"{variant}.delta.{k}"] = delta[k]
+            out[f"{variant}.spread.{k}"] = spread[k].norm()
+        out[f"{variant}.loss_spread"] = loss_spread
+    return out
+
+
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     torch.set_default_dtype(torch.float32)
     os.makedirs(FIXTURES, exist_ok=True)
 
+    if sys.argv[1:] == ["--only", "recipe"]:
+        recipe = make_recipe_expect()
+        save(recipe, os.path.join(FIXTURES, "resnet20_recipe.safetensors"))
+        for variant in ("role", "all"):
+            print(f"{variant}.loss", [round(v, 6) for v in recipe[f"{variant}.loss"].tolist()])
+        return
     save(make_ops(), os.path.join(FIXTURES, "ops.safetensors"))
     if sys.argv[1:] == ["--only", "ops"]:
         return
@@ -357,6 +437,7 @@ def main():
 
     expect = make_expect(model, train_x, train_y, test_x, test_y)
     save(expect, os.path.join(FIXTURES, "resnet20_expect.safetensors"))
+    save(make_recipe_expect(), os.path.join(FIXTURES, "resnet20_recipe.safetensors"))
 
     print(f"eval.loss {expect['eval.loss'].item():.6f}  eval.accuracy {expect['eval.accuracy'].item():.4f}  "
           f"train.loss {expect['train.loss'].item():.6f}")
