@@ -19,5 +19,14 @@ if ! (cd .gpu/debs && apt-get download "${packages[@]}" >/dev/null); then
   $sudo apt-get update -qq
   (cd .gpu/debs && apt-get download "${packages[@]}" >/dev/null)
 fi
+# The build links OpenBLAS's shared library: repack its -dev package without the
+# 58 MB static one, which would push the carried tree past the 64 MiB limit.
+dev=$(ls .gpu/debs/libopenblas-pthread-dev_*.deb)
+tmp=$(mktemp -d)
+dpkg-deb -R "$dev" "$tmp/pkg"
+rm -f "$tmp"/pkg/usr/lib/x86_64-linux-gnu/openblas-pthread/*.a
+sed -i '/\.a$/d' "$tmp/pkg/DEBIAN/md5sums"
+dpkg-deb -b "$tmp/pkg" "$dev" >/dev/null
+rm -rf "$tmp"
 du -sh .gpu/debs
 echo "ready: carry .gpu and run 'bash tools/gpu_run.sh' on the GPU machine"
