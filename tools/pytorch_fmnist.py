@@ -2,7 +2,7 @@
 """Train ResNet-20 on Fashion-MNIST in PyTorch with actlab's recipe (SPEC 4-5), to compare accuracies.
 
   python3 tools/pytorch_fmnist.py [--act SPEC] [--epochs E] [--no-augment] [--threads T] [--seed S]
-                                  [--device cpu|cuda] [--data DIR]
+                                  [--device cpu|cuda] [--data DIR] [--init-from FILE]
 
 SGD lr 0.1, momentum 0.9, weight decay 1e-4 on conv/linear weights only, batch 128, per-iteration cosine to
 0; crop with 4-pixel zero padding (in pixel space) and horizontal flip; BN momentum 0.1. Prints the test
@@ -43,6 +43,7 @@ def main():
     p.add_argument("--max-steps", type=int, default=0, help="stop after N steps, printing each loss")
     p.add_argument("--device", default="cpu", help="cpu or cuda (fp32: TF32 off)")
     p.add_argument("--data", default=DIR, help="the IDX files' folder")
+    p.add_argument("--init-from", help="start from these weights (safetensors, e.g. an actlab model.safetensors)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -56,6 +57,9 @@ def main():
     model = resnet20(in_channels=1, classes=10, act=act)
     for m in backbone_convs(model):  # torchvision's init for the backbone's convolutions, as actlab's
         torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    if a.init_from:
+        from safetensors.torch import load_file
+        model.load_state_dict(load_file(a.init_from))
     model.to(dev)
     decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "act" not in n.split(".")[-2:][0]]
     rest = [p for p in model.parameters() if all(p is not q for q in decay)]
