@@ -356,25 +356,25 @@ def make_expect(model, train_x, train_y, test_x, test_y):
 RECIPE_STEPS, RECIPE_LR, MOMENTUM, WEIGHT_DECAY = 4, 0.02, 0.9, 0.05
 
 
-def recipe_epoch(init_model, batches, decay_all, jitter_seed=None):
-    """SPEC 5 over the given batches: per-iteration cosine, momentum, decay on weights only or on all."""
+def recipe_epoch(init_model, batches, decay_all, jitter_seed=None, lr=RECIPE_LR, weight_decay=WEIGHT_DECAY):
+    """SPEC 5 over the given batches: per-iteration cosine, momentum, decay on weights only or on all.
+    Weights are the conv and linear weights, those inside an activation included."""
     model = copy.deepcopy(init_model)
     model.train()
     if decay_all:
-        opt = torch.optim.SGD(model.parameters(), lr=RECIPE_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
-                              nesterov=True)
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM, weight_decay=weight_decay, nesterov=True)
     else:
         decay = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         rest = [p for p in model.parameters() if all(p is not q for q in decay)]
-        opt = torch.optim.SGD([{"params": decay, "weight_decay": WEIGHT_DECAY},
-                               {"params": rest, "weight_decay": 0.0}], lr=RECIPE_LR, momentum=MOMENTUM)
+        opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
+                               {"params": rest, "weight_decay": 0.0}], lr=lr, momentum=MOMENTUM)
     gen = torch.Generator().manual_seed(jitter_seed) if jitter_seed is not None else None
     losses = []
     for step, (x, y) in enumerate(batches):
         if gen is not None:
             x = x + 1e-6 * torch.randn(x.shape, generator=gen)
         for g in opt.param_groups:
-            g["lr"] = 0.5 * RECIPE_LR * (1.0 + math.cos(math.pi * step / len(batches)))
+            g["lr"] = 0.5 * lr * (1.0 + math.cos(math.pi * step / len(batches)))
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
