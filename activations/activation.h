@@ -43,6 +43,9 @@ class Activation : public Module {
   // continues its count). Activations with a schedule of their own (PWLU's
   // phases) act on it; the rest ignore it.
   virtual void start_epoch(int64_t /*epoch*/) {}
+  // What a run of `epochs` epochs should know about that schedule (printed
+  // once by the trainer), or nothing.
+  virtual std::string schedule_note(int64_t /*epochs*/) const { return {}; }
 
  protected:
   explicit Activation(std::string spec) : spec_(std::move(spec)) {}

@@ -73,6 +73,13 @@ void Pwlu::reset_as_relu(const std::vector<float>& left, const std::vector<float
   params[kSlopeRight].second.var.node()->value.copy_from(Tensor::full({P}, 1.0f));
 }
 
+std::string Pwlu::schedule_note(int64_t epochs) const {
+  if (stat_epochs_ == 0 || stat_epochs_ < epochs) return {};
+  return spec() + " stays in phase I for all " + std::to_string(epochs) + " epoch(s) of this run (stat_epochs=" +
+         std::to_string(stat_epochs_) + "): it computes ReLU and gathers statistics, and its parameters never learn; "
+         "pwlu(stat_epochs=K) with K < " + std::to_string(epochs) + " leaves epochs for phase II";
+}
+
 void Pwlu::start_epoch(int64_t epoch) {
   const int wanted = epoch < stat_epochs_ ? 1 : 2;
   if (phase_ == 1 && wanted == 2) realign();

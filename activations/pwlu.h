@@ -22,6 +22,7 @@ class Pwlu : public Activation {
                        Tensor& dx, std::vector<Tensor>& doperands) const override;
   Var composed(const Var& x) override;
   void start_epoch(int64_t epoch) override;
+  std::string schedule_note(int64_t epochs) const override;
 
   int phase() const { return phase_; }
   void realign();   // phase II's start: bounds from the running statistics, points as ReLU

@@ -394,11 +394,16 @@ TEST_CASE("pwlu's phase follows the run's epochs in training, resume included") 
   Run r = run_actlab("train --model resnet20 --act 'pwlu(stat_epochs=1)' --data " + tiny +
                      " --epochs 1 --batch 16 --threads 2 --out " + dir + "/run");
   REQUIRE_MESSAGE(r.status == 0, r.err);
+  // One epoch never leaves phase I: the run says so once, not once per position.
+  const std::string note = "note: pwlu(stat_epochs=1) stays in phase I for all 1 epoch(s)";
+  CHECK_MESSAGE(r.err.find(note) != std::string::npos, r.err);
+  CHECK(r.err.find(note) == r.err.rfind(note));
   const TensorFile one = read_safetensors(dir + "/run/model.safetensors");
   CHECK(one.tensor("act1.bound_left").to_vector() == std::vector<float>(16, -3.0f));   // phase I: frozen
   CHECK(one.tensor("act1.running_std").to_vector() != std::vector<float>(16, 1.0f));   // statistics kept
   Run resumed = run_actlab("train --epochs 2 --threads 2 --resume " + dir + "/run");
   REQUIRE_MESSAGE(resumed.status == 0, resumed.err);
+  CHECK(resumed.err.find("phase I") == std::string::npos);   // the second epoch learns
   const TensorFile two = read_safetensors(dir + "/run/model.safetensors");
   CHECK(two.tensor("act1.bound_left").to_vector() != std::vector<float>(16, -3.0f));   // realigned, learning
   std::filesystem::remove_all(dir);

@@ -1,6 +1,8 @@
 // The command line as a user meets it: summary figures, checkpoints written
 // and read back, and bad input, which must end in one clear line and a
 // non-zero exit without touching what was already written.
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
@@ -58,6 +60,23 @@ TEST_CASE("train writes checkpoints, metrics and config, resume continues, and e
   Run e = run_actlab("eval --model resnet20 --data " + kTiny + " --checkpoint " + dir + "/run/model.safetensors --json --limit 10");
   REQUIRE_MESSAGE(e.status == 0, e.err);
   CHECK(nlohmann::json::parse(e.out)["samples"] == 10);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("an epoch's last progress line shows its last step, also where --max-steps stops inside the epoch") {
+  const std::string dir = temp_dir("progress");
+  // 16 steps an epoch: steps 2 and 3 fall in the same tenth, so a log drew no line at step 3.
+  Run r = run_actlab("train --model resnet20 --data " + kTiny + " --epochs 1 --batch 4 --max-steps 3 --threads 2 --out " +
+                     dir + "/run");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  std::ifstream metrics(dir + "/run/metrics.jsonl");
+  std::string line;
+  REQUIRE(std::getline(metrics, line));
+  char loss[32];
+  std::snprintf(loss, sizeof loss, "%.4f", nlohmann::json::parse(line)["train_loss"].get<double>());
+  const std::string last = r.err.substr(r.err.rfind("epoch 1/1"));
+  CHECK_MESSAGE(last.find("] 3/16  loss " + std::string(loss)) != std::string::npos, last);
+  CHECK(last.find("test acc") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

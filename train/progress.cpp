@@ -15,12 +15,10 @@ void ProgressBar::update(int64_t done, double loss, double accuracy, double imag
   const int decile = static_cast<int>(10 * done / total_);
   const bool last = done >= total_;
   // A terminal redraws at most every 100 ms; a log gets one line per tenth,
-  // and the last state comes with finish().
+  // and the last state comes with finish(), also where a run stops inside
+  // an epoch (--max-steps), so the line is kept up to date at every step.
   const bool draw = tty_ ? (last || now - last_draw_ >= std::chrono::milliseconds(100))
                          : (decile != last_decile_ && !last);
-  if (!draw && !last) return;
-  last_draw_ = now;
-  last_decile_ = decile;
   constexpr int width = 24;
   const int filled = static_cast<int>(width * done / total_);
   char buffer[256];
@@ -29,6 +27,8 @@ void ProgressBar::update(int64_t done, double loss, double accuracy, double imag
                 static_cast<long long>(total_), loss, 100.0 * accuracy, images_per_s);
   line_ = buffer;
   if (!draw) return;
+  last_draw_ = now;
+  last_decile_ = decile;
   if (tty_) std::fprintf(stderr, "\r%s\033[K", buffer);
   else std::fprintf(stderr, "%s\n", buffer);
   std::fflush(stderr);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -346,6 +347,13 @@ int run_train(const TrainConfig& c) {
                c.model.model.c_str(), static_cast<long long>(model->parameter_count()),
                static_cast<long long>(train_set.count), static_cast<long long>(test_set.count),
                static_cast<long long>(steps_per_epoch));
+
+  std::set<std::string> notes;   // one per distinct activation spec, not one per position
+  model->for_each_module([&](const std::string&, Module& m) {
+    if (auto* act = dynamic_cast<Activation*>(&m))
+      if (std::string note = act->schedule_note(epochs); !note.empty()) notes.insert(note);
+  });
+  for (const std::string& note : notes) std::fprintf(stderr, "note: %s\n", note.c_str());
 
   const std::string input = std::to_string(train_set.channels) + "," + std::to_string(train_set.height) + "," +
                             std::to_string(train_set.width);
