@@ -33,8 +33,10 @@ DyRelu::DyRelu(Spec& spec, DyReluKind kind, int64_t channels, Random& rng) : Act
   const int64_t outputs = 2 * k_ * (kind == DyReluKind::a ? 1 : channels);
   fc1_ = add_module("fc1", std::make_shared<Linear>(channels, hidden, rng));
   fc2_ = add_module("fc2", std::make_shared<Linear>(hidden, outputs, rng));
-  if (kind == DyReluKind::c)
-    spatial_ = add_module("spatial", std::make_shared<Conv2d>(Conv2dOptions{channels, 1, 1, 1, 0, 1, true, ConvInit::pytorch_default}, rng));
+  if (kind == DyReluKind::c) {
+    const Conv2dOptions spatial{channels, 1, 1, 1, 0, 1, true, ConvInit::pytorch_default};
+    spatial_ = add_module("spatial", std::make_shared<Conv2d>(spatial, rng));
+  }
 }
 
 // [N, C or 1, 2K] = (α, β) + (λ_a, λ_b)·(2σ(fc2(relu(fc1(mean_hw x)))) − 1)

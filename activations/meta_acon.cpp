@@ -20,9 +20,12 @@ MetaAcon::MetaAcon(Spec& spec, int64_t channels, Random& rng) : Acon(spec, AconK
   spec.finish();
   if (space_ != Space::channel) return;   // no generator parameters
   const int64_t hidden = std::max<int64_t>(r, channels / r);
-  fc1_ = add_module("fc1", std::make_shared<Conv2d>(Conv2dOptions{channels, hidden, 1, 1, 0, 1, true, ConvInit::pytorch_default}, rng));
+  const auto pointwise = [](int64_t in, int64_t out) {
+    return Conv2dOptions{in, out, 1, 1, 0, 1, true, ConvInit::pytorch_default};
+  };
+  fc1_ = add_module("fc1", std::make_shared<Conv2d>(pointwise(channels, hidden), rng));
   if (bn_) bn1_ = add_module("bn1", std::make_shared<BatchNorm2d>(hidden));
-  fc2_ = add_module("fc2", std::make_shared<Conv2d>(Conv2dOptions{hidden, channels, 1, 1, 0, 1, true, ConvInit::pytorch_default}, rng));
+  fc2_ = add_module("fc2", std::make_shared<Conv2d>(pointwise(hidden, channels), rng));
   if (bn_) bn2_ = add_module("bn2", std::make_shared<BatchNorm2d>(channels));
 }
 

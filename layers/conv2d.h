@@ -7,7 +7,7 @@ namespace actlab {
 
 // How a convolution's weights start.
 enum class ConvInit {
-  he_fan_out,       // N(0, 2/fan_out), bias 0: torchvision's ResNet and MobileNetV2 init their convolutions so
+  he_fan_out,       // N(0, 2/fan_out), bias 0: how torchvision's ResNet and MobileNetV2 init their convolutions
   pytorch_default,  // U(±1/√fan_in) for weight and bias: a freshly built nn.Conv2d, as inside an activation
 };
 

@@ -36,7 +36,7 @@ TEST_CASE("resnet20 with each parametric activation gives PyTorch's eval loss an
   const std::string dir = temp_dir("acts");
   int activations = 0;
   for (const std::string act : {"prelu", "swish", "acon-a", "acon-b", "acon-c", "meta-acon", "dyrelu-a", "dyrelu-b",
-                          "dyrelu-c", "pwlu(stat_epochs=0)"}) {
+                                "dyrelu-c", "pwlu(stat_epochs=0)"}) {
     CAPTURE(act);
     const std::string init = dir + "/init-" + std::to_string(activations) + ".safetensors";
     write_initial_weights(torch, act, init);

@@ -9,8 +9,8 @@
 #   only the CUDA cases; models and acts are the ImageNet-size and activation
 #   parts of bench alone; sweep is the activation issue's one-epoch check,
 #   `train --epochs 1` with SPEC 4-5 defaults, for every parametric activation
-#   (or SWEEP_ACTS) and seeds SWEEP_SEEDS (default 0 1 2), beside tools/pytorch_fmnist.py, eight
-#   runs at a time)
+#   (or SWEEP_ACTS) and seed (SWEEP_SEEDS, default 0 1 2), beside
+#   tools/pytorch_fmnist.py, eight runs at a time)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 steps=" ${*:-all} "

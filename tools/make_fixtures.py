@@ -81,7 +81,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_models import count_parameters, resnet20  # noqa: E402
+from torch_models import count_parameters, resnet20, weight_decay_groups  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -364,10 +364,7 @@ def recipe_epoch(init_model, batches, decay_all, jitter_seed=None, lr=RECIPE_LR,
     if decay_all:
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM, weight_decay=weight_decay, nesterov=True)
     else:
-        decay = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-        rest = [p for p in model.parameters() if all(p is not q for q in decay)]
-        opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
-                               {"params": rest, "weight_decay": 0.0}], lr=lr, momentum=MOMENTUM)
+        opt = torch.optim.SGD(weight_decay_groups(model, weight_decay), lr=lr, momentum=MOMENTUM)
     gen = torch.Generator().manual_seed(jitter_seed) if jitter_seed is not None else None
     losses = []
     for step, (x, y) in enumerate(batches):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_activations  # noqa: E402
-from torch_models import backbone_convs, resnet20  # noqa: E402
+from torch_models import backbone_convs, resnet20, weight_decay_groups  # noqa: E402
 
 DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -61,10 +61,7 @@ def main():
         from safetensors.torch import load_file
         model.load_state_dict(load_file(a.init_from))
     model.to(dev)
-    decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "act" not in n.split(".")[-2:][0]]
-    rest = [p for p in model.parameters() if all(p is not q for q in decay)]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": 1e-4}, {"params": rest, "weight_decay": 0.0}],
-                          lr=0.1, momentum=0.9)
+    opt = torch.optim.SGD(weight_decay_groups(model, 1e-4), lr=0.1, momentum=0.9)
     steps_per_epoch = math.ceil(len(train_x) / 128)
     total = steps_per_epoch * a.epochs
     step = 0

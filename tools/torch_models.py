@@ -27,6 +27,14 @@ def backbone_convs(model):
     return [m for m in backbone_modules(model) if isinstance(m, nn.Conv2d)]
 
 
+def weight_decay_groups(model, weight_decay):
+    """SGD parameter groups for SPEC 5's rule: decay on conv and linear weights only (those inside an
+    activation included); biases, BN and activation parameters undecayed."""
+    decay = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    rest = [p for p in model.parameters() if all(p is not q for q in decay)]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
 class BasicBlock(nn.Module):
     """conv1 3x3 (stride s) - bn1 - act1 - conv2 3x3 - bn2, + shortcut, then act2.
 

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <tuple>
+#include <unordered_map>
 
 #include "core/cpu/cpu_kernels.h"
 #include "core/error.h"
