@@ -54,19 +54,14 @@ Var conv2d(const Var& x, const Var& w, const Var& bias, int stride, int pad, int
   return tape().record(
       "conv2d", y, {x, w, bias},
       [s, xv = x.value(), wv = w.value()](Node& self) {
-        const Kernels& k = kernels(self.grad.device());
-        if (wants(self, 0)) {
-          Tensor dx = like(xv);
-          k.conv2d_backward_input(s, self.grad, wv, dx);
-          self.inputs[0]->add_grad(dx);
-        }
-        if (wants(self, 1) || wants(self, 2)) {
-          Tensor dw = like(wv);
-          Tensor db = self.inputs[2] ? Tensor::empty({s.K}, wv.device()) : Tensor();
-          k.conv2d_backward_weight(s, self.grad, xv, dw, db);
-          if (wants(self, 1)) self.inputs[1]->add_grad(dw);
-          if (wants(self, 2)) self.inputs[2]->add_grad(db);
-        }
+        const bool weights = wants(self, 1) || wants(self, 2);
+        Tensor dx = wants(self, 0) ? like(xv) : Tensor();
+        Tensor dw = weights ? like(wv) : Tensor();
+        Tensor db = weights && self.inputs[2] ? Tensor::empty({s.K}, wv.device()) : Tensor();
+        kernels(self.grad.device()).conv2d_backward(s, self.grad, xv, wv, dx, dw, db);
+        if (wants(self, 0)) self.inputs[0]->add_grad(dx);
+        if (wants(self, 1)) self.inputs[1]->add_grad(dw);
+        if (wants(self, 2)) self.inputs[2]->add_grad(db);
       },
       detail.str());
 }

@@ -31,9 +31,10 @@ enum class BinaryOp : uint8_t { add, sub, mul, div, maximum, minimum, greater_eq
 struct Kernels {
   // y = conv(x, w) + bias (bias may be undefined)
   void (*conv2d_forward)(const ConvShape&, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
-  void (*conv2d_backward_input)(const ConvShape&, const Tensor& dy, const Tensor& w, Tensor& dx);
-  // dw (and dbias if defined) are overwritten, not accumulated.
-  void (*conv2d_backward_weight)(const ConvShape&, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias);
+  // Both gradients in one call, so a backend can prepare dy once for the two: dx when defined, and dw
+  // with dbias when dw is defined (dbias may be undefined). They are overwritten, not accumulated.
+  void (*conv2d_backward)(const ConvShape&, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx,
+                          Tensor& dw, Tensor& dbias);
 
   // Batch norm over [N, C, HW]. Training: batch statistics, saves mean and
   // 1/sqrt(var + eps) for backward, and updates running stats with momentum.

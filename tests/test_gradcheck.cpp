@@ -37,17 +37,49 @@ TEST_CASE("conv2d gradients match finite differences (width-keeping 3x3 and 5x5,
   gradcheck("conv2d 5x5 pad 2", {x, w5, Var()}, [](std::vector<Var>& v) { return ops::conv2d(v[0], v[1], v[2], 1, 2, 1); });
 }
 
+// A convolution's geometry for the table-driven conv cases below.
+struct ConvCase {
+  int64_t N, C, H, W, K, R;
+  int stride, pad, groups;
+};
+
+// The kernel computes dx, dw and dbias in one call so that oneDNN reorders dy once for both passes; asked
+// for one of them alone it must give the same numbers, bit for bit.
+TEST_CASE("conv2d_backward gives the same dx, dw and dbias asked for all of them or for one") {
+  Random rng(25);
+  for (const ConvCase c : {ConvCase{2, 16, 8, 8, 16, 3, 1, 1, 1}, ConvCase{2, 4, 7, 8, 6, 3, 2, 1, 2},
+                           ConvCase{2, 3, 6, 6, 16, 3, 1, 1, 1}, ConvCase{2, 5, 4, 4, 3, 1, 1, 0, 1},
+                           ConvCase{2, 4, 5, 5, 4, 3, 1, 1, 4}}) {
+    const int64_t P = (c.H + 2 * c.pad - c.R) / c.stride + 1, Q = (c.W + 2 * c.pad - c.R) / c.stride + 1;
+    const ConvShape shape{c.N, c.C, c.H, c.W, c.K, c.R, c.R, P, Q, c.stride, c.pad, c.groups};
+    const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.K, c.C / c.groups, c.R, c.R}, rng);
+    const Tensor dy = random_tensor({c.N, c.K, P, Q}, rng);
+    const Kernels& k = kernels(Device::cpu);
+    Tensor dx = Tensor::empty(x.shape()), dw = Tensor::empty(w.shape()), db = Tensor::empty({c.K});
+    k.conv2d_backward(shape, dy, x, w, dx, dw, db);
+    Tensor dx_alone = Tensor::empty(x.shape()), none_w, none_b;
+    k.conv2d_backward(shape, dy, x, w, dx_alone, none_w, none_b);
+    Tensor none_x, dw_alone = Tensor::empty(w.shape()), db_alone = Tensor::empty({c.K});
+    k.conv2d_backward(shape, dy, x, w, none_x, dw_alone, db_alone);
+    const auto same = [](const Tensor& a, const Tensor& b) {
+      return std::memcmp(a.data(), b.data(), a.numel() * sizeof(float)) == 0;
+    };
+    const std::string what = "K " + std::to_string(c.K) + ", C " + std::to_string(c.C) + ", groups " +
+                             std::to_string(c.groups) + ", stride " + std::to_string(c.stride);
+    CHECK_MESSAGE(same(dx, dx_alone), what << ": dx");
+    CHECK_MESSAGE(same(dw, dw_alone), what << ": dw");
+    CHECK_MESSAGE(same(db, db_alone), what << ": dbias");
+  }
+}
+
 // The definition, summed term by term: an independent reference for every
 // path of the CPU kernel (oneDNN for spatial kernels and strides, GEMM for 1x1, groups).
 TEST_CASE("conv2d forward equals the direct sum of its definition") {
-  struct Case {
-    int64_t N, C, H, W, K, R;
-    int stride, pad, groups;
-  };
   Random rng(22);
-  for (const Case c : {Case{2, 3, 7, 7, 4, 3, 1, 1, 1}, Case{2, 4, 6, 9, 4, 5, 1, 2, 2}, Case{1, 3, 6, 6, 2, 3, 1, 0, 1},
-                       Case{2, 4, 7, 8, 6, 3, 2, 1, 2}, Case{2, 5, 4, 4, 3, 1, 1, 0, 1}, Case{1, 4, 5, 5, 4, 3, 1, 1, 4},
-                       Case{1, 2, 3, 3, 2, 3, 1, 3, 1}}) {
+  for (const ConvCase c : {ConvCase{2, 3, 7, 7, 4, 3, 1, 1, 1}, ConvCase{2, 4, 6, 9, 4, 5, 1, 2, 2},
+                           ConvCase{1, 3, 6, 6, 2, 3, 1, 0, 1}, ConvCase{2, 4, 7, 8, 6, 3, 2, 1, 2},
+                           ConvCase{2, 5, 4, 4, 3, 1, 1, 0, 1}, ConvCase{1, 4, 5, 5, 4, 3, 1, 1, 4},
+                           ConvCase{1, 2, 3, 3, 2, 3, 1, 3, 1}}) {
     const int64_t Cg = c.C / c.groups, Kg = c.K / c.groups;
     const Tensor x = random_tensor({c.N, c.C, c.H, c.W}, rng), w = random_tensor({c.K, Cg, c.R, c.R}, rng);
     NoGradScope no_grad;
@@ -168,8 +200,8 @@ TEST_CASE("depthwise conv2d forward, dx, dw and dbias equal the definition summe
     if (c.bias) CHECK_CLOSE(describe(c) << ": dbias", got.db, expect.db, 1e-5, 1e-5);
     // The kernel overwrites dw and dbias, whatever they held.
     const ConvShape shape{c.N, c.C, c.H, c.W, c.C, c.R, c.S, P, Q, c.stride, c.pad, static_cast<int>(c.C)};
-    Tensor dw = Tensor::full(w.shape(), 7.0f), db = Tensor::full({c.C}, -3.0f);
-    kernels(Device::cpu).conv2d_backward_weight(shape, dy, x, dw, db);
+    Tensor dx, dw = Tensor::full(w.shape(), 7.0f), db = Tensor::full({c.C}, -3.0f);
+    kernels(Device::cpu).conv2d_backward(shape, dy, x, w, dx, dw, db);
     CHECK_CLOSE(describe(c) << ": dw over a filled tensor", dw, expect.dw, 1e-5, 1e-5);
     CHECK_CLOSE(describe(c) << ": dbias over a filled tensor", db, expect.db, 1e-5, 1e-5);
   }

@@ -17,11 +17,7 @@ namespace {
 
 bool is_pointwise(const ConvShape& s) { return s.R == 1 && s.S == 1 && s.stride == 1 && s.pad == 0; }
 
-}  // namespace
-
-void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
-  if (is_depthwise(s)) return depthwise_conv2d_forward(s, x, w, bias, y);
-  if (!is_pointwise(s)) return dnnl_conv2d_forward(s, x, w, bias, y);
+void pointwise_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
   const int64_t G = s.groups, Cg = s.C / G, Kg = s.K / G, PQ = s.P * s.Q;
   const float* xd = x.data();
   const float* wd = w.data();
@@ -44,9 +40,7 @@ void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const 
   }
 }
 
-void conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
-  if (is_depthwise(s)) return depthwise_conv2d_backward_input(s, dy, w, dx);
-  if (!is_pointwise(s)) return dnnl_conv2d_backward_input(s, dy, w, dx);
+void pointwise_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const int64_t G = s.groups, Cg = s.C / G, Kg = s.K / G, PQ = s.P * s.Q;
   const float* dyd = dy.data();
   const float* wd = w.data();
@@ -61,9 +55,7 @@ void conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w
   }
 }
 
-void conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
-  if (is_depthwise(s)) return depthwise_conv2d_backward_weight(s, dy, x, dw, dbias);
-  if (!is_pointwise(s)) return dnnl_conv2d_backward_weight(s, dy, x, dw, dbias);
+void pointwise_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
   const int64_t G = s.groups, Cg = s.C / G, Kg = s.K / G, PQ = s.P * s.Q;
   const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(s.N, 1)));
   // Per-thread partial sums; thread t handles a fixed, contiguous range of samples.
@@ -101,6 +93,27 @@ void conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& 
       }
       db[k] = static_cast<float>(sums.total());
     }
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  if (is_depthwise(s)) return depthwise_conv2d_forward(s, x, w, bias, y);
+  if (!is_pointwise(s)) return dnnl_conv2d_forward(s, x, w, bias, y);
+  pointwise_forward(s, x, w, bias, y);
+}
+
+void conv2d_backward(const ConvShape& s, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw,
+                     Tensor& dbias) {
+  if (!is_depthwise(s) && !is_pointwise(s)) return dnnl_conv2d_backward(s, dy, x, w, dx, dw, dbias);
+  if (dx.defined()) {
+    if (is_depthwise(s)) depthwise_conv2d_backward_input(s, dy, w, dx);
+    else pointwise_backward_input(s, dy, w, dx);
+  }
+  if (dw.defined()) {
+    if (is_depthwise(s)) depthwise_conv2d_backward_weight(s, dy, x, dw, dbias);
+    else pointwise_backward_weight(s, dy, x, dw, dbias);
   }
 }
 

@@ -6,16 +6,16 @@
 namespace actlab::cpu {
 
 void conv2d_forward(const ConvShape&, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
-void conv2d_backward_input(const ConvShape&, const Tensor& dy, const Tensor& w, Tensor& dx);
-void conv2d_backward_weight(const ConvShape&, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias);
+void conv2d_backward(const ConvShape&, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw,
+                     Tensor& dbias);
 
-// Convolutions with a spatial kernel or a stride, dense or grouped, which the three conv2d kernels hand to
+// Convolutions with a spatial kernel or a stride, dense or grouped, which the two conv2d kernels hand to
 // oneDNN (dnnl_conv.cpp).
 void dnnl_conv2d_forward(const ConvShape&, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
-void dnnl_conv2d_backward_input(const ConvShape&, const Tensor& dy, const Tensor& w, Tensor& dx);
-void dnnl_conv2d_backward_weight(const ConvShape&, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias);
+void dnnl_conv2d_backward(const ConvShape&, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx,
+                          Tensor& dw, Tensor& dbias);
 
-// Depthwise convolution (groups == C == K), which the three conv2d kernels hand to depthwise_conv.cpp.
+// Depthwise convolution (groups == C == K), which the two conv2d kernels hand to depthwise_conv.cpp.
 bool is_depthwise(const ConvShape&);
 void depthwise_conv2d_forward(const ConvShape&, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
 void depthwise_conv2d_backward_input(const ConvShape&, const Tensor& dy, const Tensor& w, Tensor& dx);

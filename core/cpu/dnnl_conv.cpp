@@ -32,33 +32,44 @@ dnnl::stream& stream() {
   return s;
 }
 
-// One tensor as actlab holds it (NCHW, OIHW, GOIHW) and as a primitive wants it; `to_inner` and
-// `to_user` exist only where the two differ.
+// One tensor as actlab holds it (NCHW, OIHW, GOIHW) and as a primitive wants it, with the one reorder
+// between the two that its direction needs (none where they agree): user → inner for what a primitive
+// reads, inner → user for what it writes.
 struct Layout {
+  enum Flow { read, written };
   memory::desc user, inner;
-  std::optional<dnnl::reorder> to_inner, to_user;
+  std::optional<dnnl::reorder> reorder;
 
-  Layout(const memory::desc& user_desc, const memory::desc& inner_desc) : user(user_desc), inner(inner_desc) {
+  Layout(const memory::desc& user_desc, const memory::desc& inner_desc, Flow flow)
+      : user(user_desc), inner(inner_desc) {
     if (inner == user) return;
-    to_inner = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), user, engine(), inner));
-    to_user = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), inner, engine(), user));
+    reorder = flow == read ? dnnl::reorder(dnnl::reorder::primitive_desc(engine(), user, engine(), inner))
+                           : dnnl::reorder(dnnl::reorder::primitive_desc(engine(), inner, engine(), user));
   }
 
-  // The primitive's view of `t`: `t` itself, or scratch filled from it when `fill` is set.
-  memory in(const Tensor& t, Tensor& scratch, bool fill) const {
+  // What the primitive reads: `t` itself, or `scratch` filled from it.
+  memory in(const Tensor& t, Tensor& scratch) const {
     memory outside(user, engine(), t.data());
-    if (!to_inner) return outside;
-    scratch = Tensor::empty({static_cast<int64_t>(inner.get_size() / sizeof(float))});
-    memory mine(inner, engine(), scratch.data());
-    if (fill) to_inner->execute(stream(), outside, mine);
+    if (!reorder) return outside;
+    memory mine = blank(scratch);
+    reorder->execute(stream(), outside, mine);
     return mine;
   }
 
-  // Copies the primitive's result back into `t` where it was computed in scratch.
+  // Where the primitive writes: `t` itself, or `scratch`, which `out` then copies into `t`.
+  memory blank_for(const Tensor& t, Tensor& scratch) const {
+    return reorder ? blank(scratch) : memory(user, engine(), t.data());
+  }
   void out(memory mine, const Tensor& t) const {
-    if (!to_user) return;
+    if (!reorder) return;
     memory outside(user, engine(), t.data());
-    to_user->execute(stream(), mine, outside);
+    reorder->execute(stream(), mine, outside);
+  }
+
+ private:
+  memory blank(Tensor& scratch) const {
+    scratch = Tensor::empty({static_cast<int64_t>(inner.get_size() / sizeof(float))});
+    return memory(inner, engine(), scratch.data());
   }
 };
 
@@ -69,8 +80,8 @@ memory::desc any(const memory::dims& dims) { return plain(dims, Tag::any); }
 struct Primitives {
   Layout x, w, y;                      // forward
   Layout dy_data, w_data, dx;          // backward data
-  Layout x_weights, dy_weights, dw;    // backward weights (x and dy reordered again: the forward's copies
-                                       // are not kept between the passes)
+  Layout x_weights, dy_weights, dw;    // backward weights (x reordered again: the forward's copy is not
+                                       // kept between the passes; dy's copy is shared where the layouts agree)
   memory::desc bias;
   dnnl::convolution_forward forward;
   dnnl::convolution_backward_data backward_data;
@@ -104,15 +115,15 @@ Primitives build(const ConvShape& s, bool bias) {
   const dnnl::convolution_backward_weights::primitive_desc backward_weights(weights_desc, engine(), forward);
 
   return Primitives{
-      .x{x_user, forward.src_desc()},
-      .w{w_user, forward.weights_desc()},
-      .y{y_user, forward.dst_desc()},
-      .dy_data{y_user, backward_data.diff_dst_desc()},
-      .w_data{w_user, backward_data.weights_desc()},
-      .dx{x_user, backward_data.diff_src_desc()},
-      .x_weights{x_user, backward_weights.src_desc()},
-      .dy_weights{y_user, backward_weights.diff_dst_desc()},
-      .dw{w_user, backward_weights.diff_weights_desc()},
+      .x{x_user, forward.src_desc(), Layout::read},
+      .w{w_user, forward.weights_desc(), Layout::read},
+      .y{y_user, forward.dst_desc(), Layout::written},
+      .dy_data{y_user, backward_data.diff_dst_desc(), Layout::read},
+      .w_data{w_user, backward_data.weights_desc(), Layout::read},
+      .dx{x_user, backward_data.diff_src_desc(), Layout::written},
+      .x_weights{x_user, backward_weights.src_desc(), Layout::read},
+      .dy_weights{y_user, backward_weights.diff_dst_desc(), Layout::read},
+      .dw{w_user, backward_weights.diff_weights_desc(), Layout::written},
       .bias = b_user,
       .forward = dnnl::convolution_forward(forward),
       .backward_data = dnnl::convolution_backward_data(backward_data),
@@ -145,7 +156,7 @@ const Primitives& primitives(const ConvShape& s, bool bias) {
 void dnnl_conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
   const Primitives& p = primitives(s, bias.defined());
   Tensor xs, ws, ys;
-  const memory xm = p.x.in(x, xs, true), wm = p.w.in(w, ws, true), ym = p.y.in(y, ys, false);
+  const memory xm = p.x.in(x, xs), wm = p.w.in(w, ws), ym = p.y.blank_for(y, ys);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
   if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(p.bias, engine(), bias.data()));
   p.forward.execute(stream(), args);
@@ -153,24 +164,25 @@ void dnnl_conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, c
   stream().wait();
 }
 
-void dnnl_conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
-  const Primitives& p = primitives(s, false);
-  Tensor dys, ws, dxs;
-  const memory dym = p.dy_data.in(dy, dys, true), wm = p.w_data.in(w, ws, true), dxm = p.dx.in(dx, dxs, false);
-  p.backward_data.execute(stream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
-  p.dx.out(dxm, dx);
-  stream().wait();
-}
-
-void dnnl_conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
+void dnnl_conv2d_backward(const ConvShape& s, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx,
+                          Tensor& dw, Tensor& dbias) {
   const Primitives& p = primitives(s, dbias.defined());
-  Tensor xs, dys, dws;
-  const memory xm = p.x_weights.in(x, xs, true), dym = p.dy_weights.in(dy, dys, true),
-               dwm = p.dw.in(dw, dws, false);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
-  if (dbias.defined()) args.emplace(DNNL_ARG_DIFF_BIAS, memory(p.bias, engine(), dbias.data()));
-  p.backward_weights.execute(stream(), args);
-  p.dw.out(dwm, dw);
+  Tensor dys, dys_weights, ws, dxs, xs, dws;
+  std::optional<memory> dym;   // dy as backward data read it, for backward weights to reuse
+  if (dx.defined()) {
+    dym = p.dy_data.in(dy, dys);
+    const memory wm = p.w_data.in(w, ws), dxm = p.dx.blank_for(dx, dxs);
+    p.backward_data.execute(stream(), {{DNNL_ARG_DIFF_DST, *dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
+    p.dx.out(dxm, dx);
+  }
+  if (dw.defined()) {
+    if (!dym || p.dy_weights.inner != p.dy_data.inner) dym = p.dy_weights.in(dy, dys_weights);
+    const memory xm = p.x_weights.in(x, xs), dwm = p.dw.blank_for(dw, dws);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, *dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+    if (dbias.defined()) args.emplace(DNNL_ARG_DIFF_BIAS, memory(p.bias, engine(), dbias.data()));
+    p.backward_weights.execute(stream(), args);
+    p.dw.out(dwm, dw);
+  }
   stream().wait();
 }
 

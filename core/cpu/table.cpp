@@ -9,7 +9,7 @@ namespace actlab {
 
 const Kernels& cpu_kernels() {
   static const Kernels table{
-      cpu::conv2d_forward,      cpu::conv2d_backward_input, cpu::conv2d_backward_weight,
+      cpu::conv2d_forward,      cpu::conv2d_backward,
       cpu::batch_norm_train,    cpu::batch_norm_eval,       cpu::batch_norm_backward,
       cpu::linear_forward,      cpu::linear_backward,       cpu::max_pool2d_forward,
       cpu::max_pool2d_backward, cpu::avg_pool2d_forward,    cpu::avg_pool2d_backward,

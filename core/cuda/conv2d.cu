@@ -121,6 +121,35 @@ bool is_fully_connected(const ConvShape& s) {
 Tensor workspace(size_t bytes) { return bytes ? scratch(static_cast<int64_t>((bytes + 3) / 4)) : Tensor(); }
 void* pointer(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
 
+void backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  if (is_fully_connected(s)) return linear_input_gradient(s.N, s.C, s.K, dy.data(), w.data(), dx.data());
+  const float one = 1.0f, zero = 0.0f;
+  const ConvPlan& p = plan(s);
+  Tensor ws = workspace(p.bwd_data_bytes);
+  check(cudnnConvolutionBackwardData(cudnn(), &one, p.w, w.data(), p.y, dy.data(), p.conv, p.bwd_data, pointer(ws),
+                                     p.bwd_data_bytes, &zero, p.x, dx.data()),
+        "cudnnConvolutionBackwardData");
+}
+
+void backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
+  if (is_fully_connected(s)) {
+    linear_weight_gradient(s.N, s.C, s.K, dy.data(), x.data(), dw.data());
+  } else {
+    const ConvPlan& p = plan(s);
+    Tensor ws = workspace(p.bwd_filter_bytes);
+    const float one = 1.0f, zero = 0.0f;
+    check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data(), p.y, dy.data(), p.conv, p.bwd_filter,
+                                         pointer(ws), p.bwd_filter_bytes, &zero, p.w, dw.data()),
+          "cudnnConvolutionBackwardFilter");
+  }
+  if (dbias.defined()) {
+    const int64_t PQ = s.P * s.Q;
+    bias_gradient_kernel<<<static_cast<unsigned>(s.K), threads_for_plane(s.N * PQ)>>>(dy.data(), dbias.data(), s.N,
+                                                                                      s.K, PQ);
+    check_launch("conv bias gradient");
+  }
+}
+
 }  // namespace
 
 void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
@@ -138,33 +167,10 @@ void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const 
     check(cudnnAddTensor(cudnn(), &one, p.bias, bias.data(), &one, p.y, y.data()), "cudnnAddTensor (conv bias)");
 }
 
-void conv2d_backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
-  if (is_fully_connected(s)) return linear_input_gradient(s.N, s.C, s.K, dy.data(), w.data(), dx.data());
-  const float one = 1.0f, zero = 0.0f;
-  const ConvPlan& p = plan(s);
-  Tensor ws = workspace(p.bwd_data_bytes);
-  check(cudnnConvolutionBackwardData(cudnn(), &one, p.w, w.data(), p.y, dy.data(), p.conv, p.bwd_data, pointer(ws),
-                                     p.bwd_data_bytes, &zero, p.x, dx.data()),
-        "cudnnConvolutionBackwardData");
-}
-
-void conv2d_backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
-  if (is_fully_connected(s)) {
-    linear_weight_gradient(s.N, s.C, s.K, dy.data(), x.data(), dw.data());
-  } else {
-    const ConvPlan& p = plan(s);
-    Tensor ws = workspace(p.bwd_filter_bytes);
-    const float one = 1.0f, zero = 0.0f;
-    check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data(), p.y, dy.data(), p.conv, p.bwd_filter,
-                                         pointer(ws), p.bwd_filter_bytes, &zero, p.w, dw.data()),
-          "cudnnConvolutionBackwardFilter");
-  }
-  if (dbias.defined()) {
-    const int64_t PQ = s.P * s.Q;
-    bias_gradient_kernel<<<static_cast<unsigned>(s.K), threads_for_plane(s.N * PQ)>>>(dy.data(), dbias.data(), s.N,
-                                                                                      s.K, PQ);
-    check_launch("conv bias gradient");
-  }
+void conv2d_backward(const ConvShape& s, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw,
+                     Tensor& dbias) {
+  if (dx.defined()) backward_input(s, dy, w, dx);
+  if (dw.defined()) backward_weight(s, dy, x, dw, dbias);
 }
 
 }  // namespace actlab::cuda

@@ -7,8 +7,8 @@
 namespace actlab::cuda {
 
 void conv2d_forward(const ConvShape&, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
-void conv2d_backward_input(const ConvShape&, const Tensor& dy, const Tensor& w, Tensor& dx);
-void conv2d_backward_weight(const ConvShape&, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias);
+void conv2d_backward(const ConvShape&, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw,
+                     Tensor& dbias);
 
 void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                       Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,

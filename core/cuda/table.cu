@@ -13,7 +13,7 @@ const Kernels& cuda_kernels() {
   check(cuda_device_present(), "--device cuda: no CUDA GPU answers on this machine (cudaGetDeviceCount failed "
                                "or found none); use --device cpu");
   static const Kernels table{
-      cuda::conv2d_forward,      cuda::conv2d_backward_input, cuda::conv2d_backward_weight,
+      cuda::conv2d_forward,      cuda::conv2d_backward,
       cuda::batch_norm_train,    cuda::batch_norm_eval,       cuda::batch_norm_backward,
       cuda::linear_forward,      cuda::linear_backward,       cuda::max_pool2d_forward,
       cuda::max_pool2d_backward, cuda::avg_pool2d_forward,    cuda::avg_pool2d_backward,
