@@ -1,9 +1,15 @@
 // The fixed functions' fused CPU kernels and their composed references
-// (see pointwise.h). The CUDA twins are in pointwise.cu.
+// (see pointwise.h). The CPU kernels are pointwise_math.h's formulas
+// vectorised over chunks; the CUDA twins (pointwise.cu) evaluate them as written.
 #include "activations/pointwise.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
 
 #include "activations/cuda_twins.h"
 #include "autograd/ops.h"
+#include "core/cpu/vector_math.h"
 #include "core/error.h"
 
 namespace actlab {
@@ -14,17 +20,214 @@ PointwiseActivation::PointwiseActivation(Spec& spec, Pointwise function) : Activ
   spec.finish();
 }
 
+namespace {
+
+using cpu::kChunk;
+
+// body(begin, count) over [0, n) in chunks of at most kChunk elements, in parallel for large tensors.
+// A chunk's transcendentals go through SLEEF (vector_math.h) into L1-sized scratch, and the formulas
+// around them are plain loops the compiler vectorises, so each kernel makes one pass over memory.
+template <class Body>
+void by_chunks(int64_t n, const Body& body) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (int64_t c = 0; c < chunks; ++c) body(c * kChunk, std::min(kChunk, n - c * kChunk));
+}
+
+// e[i] = e^−x[i], from which σ(x) = 1/(1 + e).
+void exp_neg(const float* x, float* e, int64_t m) {
+  for (int64_t i = 0; i < m; ++i) e[i] = -x[i];
+  cpu::vexp(e, e, m);
+}
+
+// tanh(softplus(x)), Mish's gate (softplus's threshold is immaterial here: tanh is 1 there in float).
+void tanh_softplus(const float* x, float* t, int64_t m) {
+  cpu::vexp(x, t, m);
+  cpu::vlog1p(t, t, m);
+  cpu::vtanh(t, t, m);
+}
+
+// asinh(x); SLEEF's overflows to ±inf past |x| ≈ 1.8e19 (it squares x), where the C library's does not.
+void asinh_chunk(const float* x, float* a, int64_t m) {
+  cpu::vasinh(x, a, m);
+  for (int64_t i = 0; i < m; ++i)
+    if (std::isinf(a[i])) a[i] = std::asinh(x[i]);
+}
+
+// ELU's α and the output scale: the option and 1, or SELU's constants.
+std::pair<float, float> elu_constants(Pointwise f, float option) {
+  if (f == Pointwise::selu) return {pointwise::kSeluAlpha, pointwise::kSeluScale};
+  return {option, 1.0f};
+}
+
+// y = f(x) over m ≤ kChunk elements: pointwise::value, vectorised.
+void forward_chunk(Pointwise f, float option, const float* x, float* y, int64_t m) {
+  using namespace pointwise;
+  float a[kChunk];
+  if (m <= 0) return;   // never, but it tells GCC the scratch is written before it is read
+  switch (f) {
+    case Pointwise::relu6:
+      for (int64_t i = 0; i < m; ++i) y[i] = std::min(std::max(x[i], 0.0f), 6.0f);
+      return;
+    case Pointwise::leaky_relu:
+      for (int64_t i = 0; i < m; ++i) y[i] = x[i] >= 0.0f ? x[i] : option * x[i];
+      return;
+    case Pointwise::silu:
+      exp_neg(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = x[i] / (1.0f + a[i]);
+      return;
+    case Pointwise::gelu:
+      for (int64_t i = 0; i < m; ++i) a[i] = x[i] * 0.70710678118654752f;
+      cpu::verf(a, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = 0.5f * x[i] * (1.0f + a[i]);
+      return;
+    case Pointwise::elu:
+    case Pointwise::selu: {
+      const auto [alpha, scale] = elu_constants(f, option);
+      for (int64_t i = 0; i < m; ++i) a[i] = std::min(x[i], 0.0f);
+      cpu::vexpm1(a, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = scale * (x[i] > 0.0f ? x[i] : alpha * a[i]);
+      return;
+    }
+    case Pointwise::softplus:
+      for (int64_t i = 0; i < m; ++i) a[i] = std::min(x[i], 20.0f);
+      cpu::vexp(a, a, m);
+      cpu::vlog1p(a, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = x[i] > 20.0f ? x[i] : a[i];
+      return;
+    case Pointwise::mish:
+      tanh_softplus(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = x[i] * a[i];
+      return;
+    case Pointwise::hard_swish:
+      for (int64_t i = 0; i < m; ++i) y[i] = x[i] * std::min(std::max(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+      return;
+    case Pointwise::max_sigmoid:
+      exp_neg(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = std::max(x[i], 1.0f / (1.0f + a[i]));
+      return;
+    case Pointwise::cos_minus:
+      cpu::vcos(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = a[i] - x[i];
+      return;
+    case Pointwise::min_sin:
+      cpu::vsin(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = std::min(x[i], a[i]);
+      return;
+    case Pointwise::atan_sq_minus:
+      cpu::vatan(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = a[i] * a[i] - x[i];
+      return;
+    case Pointwise::max_tanh:
+      cpu::vtanh(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = std::max(x[i], a[i]);
+      return;
+    case Pointwise::sinc_plus:
+      cpu::vsin(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = (x[i] == 0.0f ? 1.0f : a[i] / x[i]) + x[i];
+      return;
+    case Pointwise::x_asinh_sq:
+      asinh_chunk(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = x[i] * a[i] * a[i];
+      return;
+  }
+}
+
+// dx = dy·f′(x) over m ≤ kChunk elements: pointwise::slope, vectorised.
+void backward_chunk(Pointwise f, float option, const float* x, const float* dy, float* dx, int64_t m) {
+  using namespace pointwise;
+  float a[kChunk], b[kChunk];
+  if (m <= 0) return;   // never, but it tells GCC the scratch is written before it is read
+  switch (f) {
+    case Pointwise::relu6:
+      for (int64_t i = 0; i < m; ++i) dx[i] = x[i] > 0.0f && x[i] < 6.0f ? dy[i] : 0.0f;
+      return;
+    case Pointwise::leaky_relu:
+      for (int64_t i = 0; i < m; ++i) dx[i] = x[i] > 0.0f ? dy[i] : option * dy[i];
+      return;
+    case Pointwise::silu:
+      exp_neg(x, a, m);
+      for (int64_t i = 0; i < m; ++i) {
+        const float s = 1.0f / (1.0f + a[i]);
+        dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
+      }
+      return;
+    case Pointwise::gelu:
+      for (int64_t i = 0; i < m; ++i) {
+        a[i] = x[i] * 0.70710678118654752f;
+        b[i] = -0.5f * x[i] * x[i];
+      }
+      cpu::verf(a, a, m);
+      cpu::vexp(b, b, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (0.5f * (1.0f + a[i]) + x[i] * 0.39894228040143268f * b[i]);
+      return;
+    case Pointwise::elu:
+    case Pointwise::selu: {
+      const auto [alpha, scale] = elu_constants(f, option);
+      for (int64_t i = 0; i < m; ++i) a[i] = std::min(x[i], 0.0f);
+      cpu::vexp(a, a, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * scale * (x[i] > 0.0f ? 1.0f : alpha * a[i]);
+      return;
+    }
+    case Pointwise::softplus:
+      exp_neg(x, a, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = x[i] > 20.0f ? dy[i] : dy[i] / (1.0f + a[i]);
+      return;
+    case Pointwise::mish:
+      tanh_softplus(x, a, m);
+      exp_neg(x, b, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (a[i] + x[i] / (1.0f + b[i]) * (1.0f - a[i] * a[i]));
+      return;
+    case Pointwise::hard_swish:
+      for (int64_t i = 0; i < m; ++i)
+        dx[i] = x[i] < -3.0f ? 0.0f : (x[i] <= 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i]);
+      return;
+    case Pointwise::max_sigmoid:
+      exp_neg(x, a, m);
+      for (int64_t i = 0; i < m; ++i) {
+        const float s = 1.0f / (1.0f + a[i]);
+        dx[i] = x[i] >= s ? dy[i] : dy[i] * s * (1.0f - s);
+      }
+      return;
+    case Pointwise::cos_minus:
+      cpu::vsin(x, a, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (-a[i] - 1.0f);
+      return;
+    case Pointwise::min_sin:
+      cpu::vsin(x, a, m);
+      cpu::vcos(x, b, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = x[i] <= a[i] ? dy[i] : dy[i] * b[i];
+      return;
+    case Pointwise::atan_sq_minus:
+      cpu::vatan(x, a, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (2.0f * a[i] / (1.0f + x[i] * x[i]) - 1.0f);
+      return;
+    case Pointwise::max_tanh:
+      cpu::vtanh(x, a, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = x[i] >= a[i] ? dy[i] : dy[i] * (1.0f - a[i] * a[i]);
+      return;
+    case Pointwise::sinc_plus:
+      cpu::vsin(x, a, m);
+      cpu::vcos(x, b, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (sinc_slope(x[i], a[i], b[i]) + 1.0f);
+      return;
+    case Pointwise::x_asinh_sq:
+      asinh_chunk(x, a, m);
+      for (int64_t i = 0; i < m; ++i)
+        dx[i] = dy[i] * (a[i] * a[i] + 2.0f * x[i] * a[i] / std::sqrt(1.0f + x[i] * x[i]));
+      return;
+  }
+}
+
+}  // namespace
+
 void PointwiseActivation::forward_kernel(const Tensor& x, const std::vector<Tensor>&, Tensor& y) const {
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::pointwise_forward(function_, option_, x, y);
 #endif
   const float* in = x.data();
   float* out = y.data();
-  const int64_t n = x.numel();
-  const Pointwise f = function_;
-  const float option = option_;
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) out[i] = pointwise::value(f, in[i], option);
+  by_chunks(x.numel(), [&](int64_t begin, int64_t m) { forward_chunk(function_, option_, in + begin, out + begin, m); });
 }
 
 void PointwiseActivation::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, const std::vector<Tensor>&,
@@ -35,11 +238,9 @@ void PointwiseActivation::backward_kernel(const Tensor& x, const Tensor&, const 
   const float* in = x.data();
   const float* g = dy.data();
   float* out = dx.data();
-  const int64_t n = x.numel();
-  const Pointwise f = function_;
-  const float option = option_;
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) out[i] = g[i] * pointwise::slope(f, in[i], option);
+  by_chunks(x.numel(), [&](int64_t begin, int64_t m) {
+    backward_chunk(function_, option_, in + begin, g + begin, out + begin, m);
+  });
 }
 
 // Each function built from tape primitives only, as a student would write it.

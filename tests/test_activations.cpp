@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "activations/activation.h"
+#include "activations/pointwise_math.h"
 #include "activations/pwlu_math.h"
 #include "autograd/ops.h"
 #include "cli.h"
@@ -384,6 +385,53 @@ TEST_CASE("pwlu's fused CPU kernels pick the segment as pwlu_math.h does: at bre
                     spec << " f(" << x << ") = " << out[i] << ", pwlu_math.h gives " << want_y);
       CHECK_MESSAGE(std::fabs(dx[i] - want_dx) <= 1e-5f * (1.0f + std::fabs(want_dx)),
                     spec << " f'(" << x << ") = " << dx[i] << ", pwlu_math.h gives " << want_dx);
+    }
+  }
+}
+
+TEST_CASE("the fixed functions' vectorised CPU kernels follow pointwise_math.h: kinks, thresholds, 0 and far out") {
+  // The CPU kernels compute the transcendentals with SLEEF over chunks; pointwise_math.h (the CUDA
+  // twins' formulas, checked against PyTorch's functions by the fixtures) calls the C library per value.
+  struct Fixed {
+    std::string spec;
+    Pointwise f;
+    float option;
+  };
+  const Fixed fixed[] = {
+      {"relu6", Pointwise::relu6, 0.0f},         {"leaky-relu(slope=0.2)", Pointwise::leaky_relu, 0.2f},
+      {"silu", Pointwise::silu, 0.0f},           {"gelu", Pointwise::gelu, 0.0f},
+      {"elu(alpha=0.5)", Pointwise::elu, 0.5f},  {"selu", Pointwise::selu, 0.0f},
+      {"softplus", Pointwise::softplus, 0.0f},   {"mish", Pointwise::mish, 0.0f},
+      {"hard-swish", Pointwise::hard_swish, 0.0f}, {"max-sigmoid", Pointwise::max_sigmoid, 0.0f},
+      {"cos-minus", Pointwise::cos_minus, 0.0f}, {"min-sin", Pointwise::min_sin, 0.0f},
+      {"atan-sq-minus", Pointwise::atan_sq_minus, 0.0f}, {"max-tanh", Pointwise::max_tanh, 0.0f},
+      {"sinc-plus", Pointwise::sinc_plus, 0.0f}, {"x-asinh-sq", Pointwise::x_asinh_sq, 0.0f}};
+  // A fine grid over [−40, 40] (more than 32768 values, so the kernels split it among threads) and the
+  // points where a formula changes: kinks, softplus's threshold at 20, sinc's series below 1e-3, 0, and
+  // values whose exponentials overflow.
+  std::vector<float> values;
+  for (int i = 0; i < 40000; ++i) values.push_back(-40.0f + 80.0f * static_cast<float>(i) / 40000.0f);
+  for (float v : {0.0f, -0.0f, 1e-4f, -1e-4f, 1e-3f, -1e-3f, 9.99e-4f, -3.0f, 3.0f, 6.0f, 19.999f, 20.0f, 20.001f,
+                  0.0999f, 0.1f, -0.1001f, 0.6590460684f, 88.0f, -88.0f, 100.0f, -100.0f, 1e18f, 1e19f, 2e19f,
+                  -1e20f, 1e30f, -1e30f})
+    values.push_back(v);
+  const int64_t n = static_cast<int64_t>(values.size());
+  for (const Fixed& c : fixed) {
+    Random rng(35);
+    auto act = make_activation(c.spec, 1, rng);
+    Var in(Tensor::from_vector({1, 1, 1, n}, values), true);
+    const Var y = (*act)(in);
+    backward(ops::sum(y));
+    const std::vector<float> out = y.value().to_vector(), dx = in.grad().to_vector();
+    int wrong = 0;
+    for (int64_t i = 0; i < n && wrong < 5; ++i) {
+      const float x = values[i];
+      const float want_y = pointwise::value(c.f, x, c.option), want_dx = pointwise::slope(c.f, x, c.option);
+      const bool y_ok = std::fabs(out[i] - want_y) <= 1e-5f * (1.0f + std::fabs(want_y));
+      const bool dx_ok = std::fabs(dx[i] - want_dx) <= 1e-5f * (1.0f + std::fabs(want_dx));
+      CHECK_MESSAGE(y_ok, c.spec << " f(" << x << ") = " << out[i] << ", pointwise_math.h gives " << want_y);
+      CHECK_MESSAGE(dx_ok, c.spec << " f'(" << x << ") = " << dx[i] << ", pointwise_math.h gives " << want_dx);
+      wrong += !y_ok + !dx_ok;
     }
   }
 }

@@ -1,14 +1,23 @@
 // Vectorised transcendental functions for the CPU kernels: SLEEF's 1.0-ulp
-// expf over AVX-512 or AVX2 registers (whichever the build targets), plain
-// std::exp elsewhere. Fused kernels call them on short chunks that stay in L1,
-// so the kernel still makes one pass over memory.
+// versions over AVX-512 or AVX2 registers (whichever the build targets), the
+// C library's elsewhere. Fused kernels call them on short chunks that stay in
+// L1, so the kernel still makes one pass over memory.
 #pragma once
 #include <cstdint>
 
 namespace actlab::cpu {
 
-// y[i] = e^x[i]; x and y may be the same array.
+// y[i] = f(x[i]) for n elements; x and y may be the same array. Every element goes through the same
+// SLEEF function, the tail of a short array included.
 void vexp(const float* x, float* y, int64_t n);
+void vexpm1(const float* x, float* y, int64_t n);
+void vlog1p(const float* x, float* y, int64_t n);
+void vtanh(const float* x, float* y, int64_t n);
+void verf(const float* x, float* y, int64_t n);
+void vsin(const float* x, float* y, int64_t n);
+void vcos(const float* x, float* y, int64_t n);
+void vatan(const float* x, float* y, int64_t n);
+void vasinh(const float* x, float* y, int64_t n);
 
 // Elements per chunk for a fused kernel's scratch arrays (L1-sized).
 constexpr int64_t kChunk = 256;
