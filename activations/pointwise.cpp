@@ -14,7 +14,8 @@
 
 namespace actlab {
 
-PointwiseActivation::PointwiseActivation(Spec& spec, Pointwise function) : Activation(spec.text()), function_(function) {
+PointwiseActivation::PointwiseActivation(Spec& spec, Pointwise function)
+    : Activation(spec.text()), function_(function) {
   if (function == Pointwise::leaky_relu) option_ = spec.get_float("slope", 0.01f);
   if (function == Pointwise::elu) option_ = spec.get_float("alpha", 1.0f);
   spec.finish();
@@ -25,7 +26,7 @@ namespace {
 using cpu::kChunk;
 
 // body(begin, count) over [0, n) in chunks of at most kChunk elements, in parallel for large tensors.
-// A chunk's transcendentals go through SLEEF (vector_math.h) into L1-sized scratch, and the formulas
+// A chunk's transcendentals go through vector_math.h (SLEEF, libmvec) into L1-sized scratch, and the formulas
 // around them are plain loops the compiler vectorises, so each kernel makes one pass over memory.
 template <class Body>
 void by_chunks(int64_t n, const Body& body) {
@@ -40,14 +41,8 @@ void exp_neg(const float* x, float* e, int64_t m) {
   cpu::vexp(e, e, m);
 }
 
-// tanh(softplus(x)), Mish's gate (softplus's threshold is immaterial here: tanh is 1 there in float).
-void tanh_softplus(const float* x, float* t, int64_t m) {
-  cpu::vexp(x, t, m);
-  cpu::vlog1p(t, t, m);
-  cpu::vtanh(t, t, m);
-}
-
-// asinh(x); SLEEF's overflows to ±inf past |x| ≈ 1.8e19 (it squares x), where the C library's does not.
+// asinh(x). SLEEF's, used where libmvec is missing, overflows to ±inf past |x| ≈ 1.8e19 (it squares x);
+// the C library's does not.
 void asinh_chunk(const float* x, float* a, int64_t m) {
   cpu::vasinh(x, a, m);
   for (int64_t i = 0; i < m; ++i)
@@ -95,8 +90,10 @@ void forward_chunk(Pointwise f, float option, const float* x, float* y, int64_t 
       cpu::vlog1p(a, a, m);
       for (int64_t i = 0; i < m; ++i) y[i] = x[i] > 20.0f ? x[i] : a[i];
       return;
-    case Pointwise::mish:
-      tanh_softplus(x, a, m);
+    case Pointwise::mish:   // x·tanh(softplus(x)); softplus's threshold is immaterial: tanh is 1 there
+      cpu::vexp(x, a, m);
+      cpu::vlog1p(a, a, m);
+      cpu::vtanh(a, a, m);
       for (int64_t i = 0; i < m; ++i) y[i] = x[i] * a[i];
       return;
     case Pointwise::hard_swish:
@@ -133,8 +130,14 @@ void forward_chunk(Pointwise f, float option, const float* x, float* y, int64_t 
   }
 }
 
-// dx = dy·f′(x) over m ≤ kChunk elements: pointwise::slope, vectorised.
-void backward_chunk(Pointwise f, float option, const float* x, const float* dy, float* dx, int64_t m) {
+// y/x, the factor SiLU, GELU and Mish put on x (σ(x), Φ(x), tanh(softplus(x))), read back from the
+// saved output instead of computed again; `at_zero` is its value at x = 0.
+float factor(float x, float y, float at_zero) { return std::fabs(x) < 1e-30f ? at_zero : y / x; }
+
+// dx = dy·f′(x) over m ≤ kChunk elements: pointwise::slope, vectorised; y = f(x) for the functions whose
+// saves() keeps it.
+void backward_chunk(Pointwise f, float option, const float* x, const float* y, const float* dy, float* dx,
+                    int64_t m) {
   using namespace pointwise;
   float a[kChunk], b[kChunk];
   if (m <= 0) return;   // never, but it tells GCC the scratch is written before it is read
@@ -145,21 +148,17 @@ void backward_chunk(Pointwise f, float option, const float* x, const float* dy, 
     case Pointwise::leaky_relu:
       for (int64_t i = 0; i < m; ++i) dx[i] = x[i] > 0.0f ? dy[i] : option * dy[i];
       return;
-    case Pointwise::silu:
-      exp_neg(x, a, m);
+    case Pointwise::silu:   // σ(x)·(1 + x·(1 − σ(x))), σ(x) = y/x
       for (int64_t i = 0; i < m; ++i) {
-        const float s = 1.0f / (1.0f + a[i]);
+        const float s = factor(x[i], y[i], 0.5f);
         dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
       }
       return;
-    case Pointwise::gelu:
-      for (int64_t i = 0; i < m; ++i) {
-        a[i] = x[i] * 0.70710678118654752f;
-        b[i] = -0.5f * x[i] * x[i];
-      }
-      cpu::verf(a, a, m);
+    case Pointwise::gelu:   // Φ(x) + x·φ(x), Φ(x) = y/x
+      for (int64_t i = 0; i < m; ++i) b[i] = -0.5f * x[i] * x[i];
       cpu::vexp(b, b, m);
-      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (0.5f * (1.0f + a[i]) + x[i] * 0.39894228040143268f * b[i]);
+      for (int64_t i = 0; i < m; ++i)
+        dx[i] = dy[i] * (factor(x[i], y[i], 0.5f) + x[i] * 0.39894228040143268f * b[i]);
       return;
     case Pointwise::elu:
     case Pointwise::selu: {
@@ -173,10 +172,12 @@ void backward_chunk(Pointwise f, float option, const float* x, const float* dy, 
       exp_neg(x, a, m);
       for (int64_t i = 0; i < m; ++i) dx[i] = x[i] > 20.0f ? dy[i] : dy[i] / (1.0f + a[i]);
       return;
-    case Pointwise::mish:
-      tanh_softplus(x, a, m);
+    case Pointwise::mish:   // t + x·σ(x)·(1 − t²), t = tanh(softplus(x)) = y/x (0.6 at x = 0)
       exp_neg(x, b, m);
-      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (a[i] + x[i] / (1.0f + b[i]) * (1.0f - a[i] * a[i]));
+      for (int64_t i = 0; i < m; ++i) {
+        const float t = factor(x[i], y[i], 0.6f);
+        dx[i] = dy[i] * (t + x[i] / (1.0f + b[i]) * (1.0f - t * t));
+      }
       return;
     case Pointwise::hard_swish:
       for (int64_t i = 0; i < m; ++i)
@@ -227,20 +228,29 @@ void PointwiseActivation::forward_kernel(const Tensor& x, const std::vector<Tens
 #endif
   const float* in = x.data();
   float* out = y.data();
-  by_chunks(x.numel(), [&](int64_t begin, int64_t m) { forward_chunk(function_, option_, in + begin, out + begin, m); });
+  by_chunks(x.numel(),
+            [&](int64_t begin, int64_t m) { forward_chunk(function_, option_, in + begin, out + begin, m); });
 }
 
-void PointwiseActivation::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, const std::vector<Tensor>&,
-                                          Tensor& dx, std::vector<Tensor>&) const {
+void PointwiseActivation::backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                          const std::vector<Tensor>&, Tensor& dx, std::vector<Tensor>&) const {
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::pointwise_backward(function_, option_, x, dy, dx);
 #endif
   const float* in = x.data();
+  const float* value = y.defined() ? y.data() : nullptr;
   const float* g = dy.data();
   float* out = dx.data();
   by_chunks(x.numel(), [&](int64_t begin, int64_t m) {
-    backward_chunk(function_, option_, in + begin, g + begin, out + begin, m);
+    backward_chunk(function_, option_, in + begin, value ? value + begin : nullptr, g + begin, out + begin, m);
   });
+}
+
+// SiLU, GELU and Mish keep their output too (the next layer holds it anyway): the backward reads their
+// factor on x back as y/x instead of evaluating exp, erf, or exp, log1p and tanh again.
+Saves PointwiseActivation::saves() const {
+  const Pointwise f = function_;
+  return f == Pointwise::silu || f == Pointwise::gelu || f == Pointwise::mish ? Saves::both : Saves::input;
 }
 
 // Each function built from tape primitives only, as a student would write it.

@@ -2,7 +2,7 @@
 // leaky-relu(slope), silu, gelu, elu(alpha), selu, softplus, mish, hard-swish
 // and the Swish paper's search results (max-sigmoid, cos-minus, min-sin,
 // atan-sq-minus, max-tanh, sinc-plus, x-asinh-sq). No parameters; the fused
-// kernels evaluate pointwise_math.h, the backward needs only x.
+// kernels evaluate pointwise_math.h; the backward needs x, and y for SiLU, GELU and Mish.
 #pragma once
 #include "activations/activation.h"
 #include "activations/pointwise_math.h"
@@ -12,7 +12,7 @@ namespace actlab {
 class PointwiseActivation : public Activation {
  public:
   PointwiseActivation(Spec& spec, Pointwise function);
-  Saves saves() const override { return Saves::input; }
+  Saves saves() const override;
   void forward_kernel(const Tensor& x, const std::vector<Tensor>& operands, Tensor& y) const override;
   void backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, const std::vector<Tensor>& operands,
                        Tensor& dx, std::vector<Tensor>& doperands) const override;
