@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Forward + backward of each parametric activation, actlab's fused kernels vs
-# PyTorch eager written from SPEC 1, side by side on this machine: REPEATS
+# Forward + backward of each parametric activation (or of the ACTS named, fixed
+# functions included), actlab's fused kernels vs PyTorch eager written from
+# SPEC 1, side by side on this machine: REPEATS
 # rounds, each one process per side timing every activation and shape, the
 # sides interleaved; prints the medians over rounds, their spread and the ratio.
 #   bash bench/compare_act.sh [THREADS=2] [REPEATS=3] [DEVICE=cpu] [ACTS...]
