@@ -57,7 +57,6 @@ std::pair<float, float> elu_constants(Pointwise f, float option) {
 
 // y = f(x) over m ≤ kChunk elements: pointwise::value, vectorised.
 void forward_chunk(Pointwise f, float option, const float* x, float* y, int64_t m) {
-  using namespace pointwise;
   float a[kChunk];
   if (m <= 0) return;   // never, but it tells GCC the scratch is written before it is read
   switch (f) {
@@ -138,7 +137,6 @@ float factor(float x, float y, float at_zero) { return std::fabs(x) < 1e-30f ? a
 // saves() keeps it.
 void backward_chunk(Pointwise f, float option, const float* x, const float* y, const float* dy, float* dx,
                     int64_t m) {
-  using namespace pointwise;
   float a[kChunk], b[kChunk];
   if (m <= 0) return;   // never, but it tells GCC the scratch is written before it is read
   switch (f) {
@@ -210,7 +208,7 @@ void backward_chunk(Pointwise f, float option, const float* x, const float* y, c
     case Pointwise::sinc_plus:
       cpu::vsin(x, a, m);
       cpu::vcos(x, b, m);
-      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (sinc_slope(x[i], a[i], b[i]) + 1.0f);
+      for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (pointwise::sinc_slope(x[i], a[i], b[i]) + 1.0f);
       return;
     case Pointwise::x_asinh_sq:
       asinh_chunk(x, a, m);
