@@ -1,7 +1,9 @@
 // Finite-difference checks of every op's backward on the tape.
+#include <cmath>
 #include <cstring>
 #include <sstream>
 #include <tuple>
+#include <utility>
 
 #include "core/kernels.h"
 #include "helpers.h"
@@ -296,6 +298,37 @@ TEST_CASE("linear, pooling, mean_hw and shortcut_a gradients match finite differ
   gradcheck("mean_hw", {img}, [](std::vector<Var>& v) { return ops::mean_hw(v[0]); });
   Var even(random_tensor({2, 4, 6, 6}, rng), true);
   gradcheck("shortcut_a", {even}, [](std::vector<Var>& v) { return ops::shortcut_a(v[0], 2); });
+}
+
+// exp, sigmoid, tanh, sin, cos, erf and atan run through vector_math.h (SLEEF, libmvec) over chunks; they
+// must give the C library's values over the whole line, overflow and underflow included.
+TEST_CASE("the vectorised unary maps give the C library's values: a fine grid, 0 and far out") {
+  std::vector<float> values;
+  for (int i = 0; i < 40000; ++i) values.push_back(-100.0f + 200.0f * static_cast<float>(i) / 40000.0f);
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-4f, 88.7f, 89.0f, -103.0f, -104.0f, 1e6f, -1e6f, 1e30f, -1e30f})
+    values.push_back(v);
+  const Tensor x = Tensor::from_vector({static_cast<int64_t>(values.size())}, values);
+  const std::pair<UnaryOp, double (*)(double)> maps[] = {
+      {UnaryOp::exp, [](double v) { return std::exp(v); }},
+      {UnaryOp::sigmoid, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
+      {UnaryOp::tanh, [](double v) { return std::tanh(v); }},
+      {UnaryOp::sin, [](double v) { return std::sin(v); }},
+      {UnaryOp::cos, [](double v) { return std::cos(v); }},
+      {UnaryOp::erf, [](double v) { return std::erf(v); }},
+      {UnaryOp::atan, [](double v) { return std::atan(v); }}};
+  for (const auto& [op, reference] : maps) {
+    NoGradScope no_grad;
+    const std::vector<float> y = ops::unary(op, Var(x)).value().to_vector();
+    int wrong = 0;
+    for (size_t i = 0; i < values.size() && wrong < 5; ++i) {
+      // float(reference) rounds the double value as the kernel must; 4 ulp of slack for the libraries.
+      const float want = static_cast<float>(reference(values[i]));
+      const bool ok = y[i] == want || std::fabs(y[i] - want) <= 5e-7f * std::fabs(want) + 1e-37f;
+      CHECK_MESSAGE(ok, "unary op " << static_cast<int>(op) << " at " << values[i] << ": " << y[i] << ", want "
+                                    << want);
+      wrong += !ok;
+    }
+  }
 }
 
 TEST_CASE("elementwise ops with broadcasting match finite differences") {
