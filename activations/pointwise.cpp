@@ -35,20 +35,6 @@ void by_chunks(int64_t n, const Body& body) {
   for (int64_t c = 0; c < chunks; ++c) body(c * kChunk, std::min(kChunk, n - c * kChunk));
 }
 
-// e[i] = e^−x[i], from which σ(x) = 1/(1 + e).
-void exp_neg(const float* x, float* e, int64_t m) {
-  for (int64_t i = 0; i < m; ++i) e[i] = -x[i];
-  cpu::vexp(e, e, m);
-}
-
-// asinh(x). SLEEF's, used where libmvec is missing, overflows to ±inf past |x| ≈ 1.8e19 (it squares x);
-// the C library's does not.
-void asinh_chunk(const float* x, float* a, int64_t m) {
-  cpu::vasinh(x, a, m);
-  for (int64_t i = 0; i < m; ++i)
-    if (std::isinf(a[i])) a[i] = std::asinh(x[i]);
-}
-
 // ELU's α and the output scale: the option and 1, or SELU's constants.
 std::pair<float, float> elu_constants(Pointwise f, float option) {
   if (f == Pointwise::selu) return {pointwise::kSeluAlpha, pointwise::kSeluScale};
@@ -67,8 +53,8 @@ void forward_chunk(Pointwise f, float option, const float* x, float* y, int64_t 
       for (int64_t i = 0; i < m; ++i) y[i] = x[i] >= 0.0f ? x[i] : option * x[i];
       return;
     case Pointwise::silu:
-      exp_neg(x, a, m);
-      for (int64_t i = 0; i < m; ++i) y[i] = x[i] / (1.0f + a[i]);
+      cpu::vsigmoid(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = x[i] * a[i];
       return;
     case Pointwise::gelu:
       for (int64_t i = 0; i < m; ++i) a[i] = x[i] * 0.70710678118654752f;
@@ -99,8 +85,8 @@ void forward_chunk(Pointwise f, float option, const float* x, float* y, int64_t 
       for (int64_t i = 0; i < m; ++i) y[i] = x[i] * std::min(std::max(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
       return;
     case Pointwise::max_sigmoid:
-      exp_neg(x, a, m);
-      for (int64_t i = 0; i < m; ++i) y[i] = std::max(x[i], 1.0f / (1.0f + a[i]));
+      cpu::vsigmoid(x, a, m);
+      for (int64_t i = 0; i < m; ++i) y[i] = std::max(x[i], a[i]);
       return;
     case Pointwise::cos_minus:
       cpu::vcos(x, a, m);
@@ -123,7 +109,7 @@ void forward_chunk(Pointwise f, float option, const float* x, float* y, int64_t 
       for (int64_t i = 0; i < m; ++i) y[i] = (x[i] == 0.0f ? 1.0f : a[i] / x[i]) + x[i];
       return;
     case Pointwise::x_asinh_sq:
-      asinh_chunk(x, a, m);
+      cpu::vasinh(x, a, m);
       for (int64_t i = 0; i < m; ++i) y[i] = x[i] * a[i] * a[i];
       return;
   }
@@ -167,14 +153,14 @@ void backward_chunk(Pointwise f, float option, const float* x, const float* y, c
       return;
     }
     case Pointwise::softplus:
-      exp_neg(x, a, m);
-      for (int64_t i = 0; i < m; ++i) dx[i] = x[i] > 20.0f ? dy[i] : dy[i] / (1.0f + a[i]);
+      cpu::vsigmoid(x, a, m);
+      for (int64_t i = 0; i < m; ++i) dx[i] = x[i] > 20.0f ? dy[i] : dy[i] * a[i];
       return;
     case Pointwise::mish:   // t + x·σ(x)·(1 − t²), t = tanh(softplus(x)) = y/x (0.6 at x = 0)
-      exp_neg(x, b, m);
+      cpu::vsigmoid(x, b, m);
       for (int64_t i = 0; i < m; ++i) {
         const float t = factor(x[i], y[i], 0.6f);
-        dx[i] = dy[i] * (t + x[i] / (1.0f + b[i]) * (1.0f - t * t));
+        dx[i] = dy[i] * (t + x[i] * b[i] * (1.0f - t * t));
       }
       return;
     case Pointwise::hard_swish:
@@ -182,9 +168,9 @@ void backward_chunk(Pointwise f, float option, const float* x, const float* y, c
         dx[i] = x[i] < -3.0f ? 0.0f : (x[i] <= 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i]);
       return;
     case Pointwise::max_sigmoid:
-      exp_neg(x, a, m);
+      cpu::vsigmoid(x, a, m);
       for (int64_t i = 0; i < m; ++i) {
-        const float s = 1.0f / (1.0f + a[i]);
+        const float s = a[i];
         dx[i] = x[i] >= s ? dy[i] : dy[i] * s * (1.0f - s);
       }
       return;
@@ -211,7 +197,7 @@ void backward_chunk(Pointwise f, float option, const float* x, const float* y, c
       for (int64_t i = 0; i < m; ++i) dx[i] = dy[i] * (pointwise::sinc_slope(x[i], a[i], b[i]) + 1.0f);
       return;
     case Pointwise::x_asinh_sq:
-      asinh_chunk(x, a, m);
+      cpu::vasinh(x, a, m);
       for (int64_t i = 0; i < m; ++i)
         dx[i] = dy[i] * (a[i] * a[i] + 2.0f * x[i] * a[i] / std::sqrt(1.0f + x[i] * x[i]));
       return;

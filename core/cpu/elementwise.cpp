@@ -105,34 +105,23 @@ void with_op(UnaryOp op, Body body) {
 constexpr int64_t kParallelFrom = 32768;
 
 // The transcendental maps through vector_math.h, chunk by chunk (in parallel for large tensors); false for
-// the rest, which the compiler vectorises as written. asinh stays with the C library: SLEEF's, used where
-// libmvec is missing, overflows past |x| ≈ 1.8e19.
+// the rest, which the compiler vectorises as written.
 bool vector_forward(UnaryOp op, const float* in, float* out, int64_t n) {
   void (*map)(const float*, float*, int64_t) = nullptr;
   switch (op) {
     case UnaryOp::exp: map = vexp; break;
+    case UnaryOp::sigmoid: map = vsigmoid; break;
     case UnaryOp::tanh: map = vtanh; break;
     case UnaryOp::sin: map = vsin; break;
     case UnaryOp::cos: map = vcos; break;
     case UnaryOp::erf: map = verf; break;
     case UnaryOp::atan: map = vatan; break;
-    case UnaryOp::sigmoid: break;   // 1/(1 + e^−x) around vexp
+    case UnaryOp::asinh: map = vasinh; break;
     default: return false;
   }
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n > kParallelFrom)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = c * kChunk, m = std::min(kChunk, n - begin);
-    const float* x = in + begin;
-    float* y = out + begin;
-    if (map) {
-      map(x, y, m);
-      continue;
-    }
-    for (int64_t i = 0; i < m; ++i) y[i] = -x[i];
-    vexp(y, y, m);
-    for (int64_t i = 0; i < m; ++i) y[i] = 1.0f / (1.0f + y[i]);
-  }
+  for (int64_t c = 0; c < chunks; ++c) map(in + c * kChunk, out + c * kChunk, std::min(kChunk, n - c * kChunk));
   return true;
 }
 

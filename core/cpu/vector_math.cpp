@@ -31,9 +31,10 @@ namespace {
 #if defined(__AVX512F__)
 #define ACTLAB_SLEEF(f) Sleef_##f##f16_u10avx512f
 #define ACTLAB_MVEC(fn) _ZGVeN16v_##fn##f
+constexpr int64_t kLanes = 16;
 
 // Whole registers, then the tail through a masked load and store.
-template <auto F>   // a SLEEF function of one __m512
+template <auto F>   // a SLEEF or libmvec function of one __m512
 void map(const float* x, float* y, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, F(_mm512_loadu_ps(x + i)));
@@ -45,9 +46,10 @@ void map(const float* x, float* y, int64_t n) {
 #elif defined(__AVX2__)
 #define ACTLAB_SLEEF(f) Sleef_##f##f8_u10avx2
 #define ACTLAB_MVEC(fn) _ZGVdN8v_##fn##f
+constexpr int64_t kLanes = 8;
 
 // Whole registers, then the tail through a zero-padded register's worth of scratch.
-template <auto F>   // a SLEEF function of one __m256
+template <auto F>   // a SLEEF or libmvec function of one __m256
 void map(const float* x, float* y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, F(_mm256_loadu_ps(x + i)));
@@ -87,6 +89,28 @@ ACTLAB_MAP(verf, ACTLAB_MVEC, erf)
 ACTLAB_MAP(vsin, ACTLAB_MVEC, sin)
 ACTLAB_MAP(vcos, ACTLAB_MVEC, cos)
 ACTLAB_MAP(vatan, ACTLAB_MVEC, atan)
+
+#if defined(ACTLAB_SLEEF) && !defined(ACTLAB_HAVE_MVEC)
+// SLEEF's asinh squares x and so overflows to ±inf past |x| ≈ 1.8e19, where asinh is finite: those lanes
+// go through the C library. Each register's inputs are copied first, as x and y may be the same array.
+void vasinh(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const int64_t m = std::min(kLanes, n - i);
+    float in[kLanes];
+    std::copy(x + i, x + i + m, in);
+    map<ACTLAB_SLEEF(asinh)>(in, y + i, m);
+    for (int64_t j = 0; j < m; ++j)
+      if (std::isinf(y[i + j])) y[i + j] = std::asinh(in[j]);
+  }
+}
+#else
 ACTLAB_MAP(vasinh, ACTLAB_MVEC, asinh)
+#endif
+
+void vsigmoid(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = -x[i];
+  vexp(y, y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + y[i]);
+}
 
 }  // namespace actlab::cpu

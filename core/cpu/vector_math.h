@@ -1,15 +1,17 @@
-// Vectorised transcendental functions for the CPU kernels: SLEEF's 1.0-ulp
-// versions over AVX-512 or AVX2 registers (whichever the build targets), the
-// C library's elsewhere. Fused kernels call them on short chunks that stay in
-// L1, so the kernel still makes one pass over memory.
+// Vectorised transcendental functions for the CPU kernels over AVX-512 or AVX2
+// registers (whichever the build targets): SLEEF's and glibc libmvec's, the
+// faster of the two per function (vector_math.cpp); the C library's elsewhere.
+// Fused kernels call them on short chunks that stay in L1, so the kernel still
+// makes one pass over memory.
 #pragma once
 #include <cstdint>
 
 namespace actlab::cpu {
 
 // y[i] = f(x[i]) for n elements; x and y may be the same array. Every element goes through the same
-// SLEEF function, the tail of a short array included.
+// vector function, the tail of a short array included.
 void vexp(const float* x, float* y, int64_t n);
+void vsigmoid(const float* x, float* y, int64_t n);   // 1/(1 + e^−x)
 void vexpm1(const float* x, float* y, int64_t n);
 void vlog1p(const float* x, float* y, int64_t n);
 void vtanh(const float* x, float* y, int64_t n);
