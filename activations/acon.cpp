@@ -24,19 +24,23 @@ struct AconOperands {
   int a_index = -1, b_index = -1, beta_index = -1;
 };
 
-AconOperands operands_of(AconKind kind, const std::vector<Tensor>& ops) {
+AconOperands operands_of(AconKind kind, bool beta_from_input, const std::vector<Tensor>& ops) {
   AconOperands o;
   switch (kind) {
     case AconKind::swish:
     case AconKind::acon_a: o.beta_index = 0; break;
     case AconKind::acon_b: o.b_index = 0, o.beta_index = 1; break;
     case AconKind::acon_c:
-    case AconKind::meta_acon: o.a_index = 0, o.b_index = 1, o.beta_index = 2; break;
+    case AconKind::meta_acon: o.a_index = 0, o.b_index = 1, o.beta_index = beta_from_input ? -1 : 2; break;
   }
   if (o.a_index >= 0) o.a = ops[o.a_index].data();
   if (o.b_index >= 0) o.b = ops[o.b_index].data();
-  o.beta = ops[o.beta_index].data();
+  if (o.beta_index >= 0) o.beta = ops[o.beta_index].data();
   return o;
+}
+
+BetaMode mode_of(const Tensor& x, const AconOperands& o, const std::vector<Tensor>& ops) {
+  return o.beta_index < 0 ? BetaMode::input : beta_mode(x, ops[o.beta_index]);
 }
 
 float* wanted(std::vector<Tensor>& grads, int index) {
@@ -136,7 +140,6 @@ void backward_per_channel(const AconOperands& o, const float* x, const float* y,
 
 BetaMode beta_mode(const Tensor& x, const Tensor& beta) {
   const Shape& s = beta.shape();
-  if (s == x.shape()) return BetaMode::element;
   check(s.size() == 4 && s[2] == 1 && s[3] == 1, "acon: β of shape " + to_string(s) + " for input " +
                                                      to_string(x.shape()));
   if (s[0] == 1 && s[1] == x.size(1)) return BetaMode::channel;
@@ -184,8 +187,8 @@ Acon::Acon(Spec& spec, AconKind kind, int64_t channels, Random& rng) : Activatio
 }
 
 void Acon::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tensor& y) const {
-  const AconOperands o = operands_of(kind_, ops);
-  const BetaMode mode = beta_mode(x, ops[o.beta_index]);
+  const AconOperands o = operands_of(kind_, beta_from_input_, ops);
+  const BetaMode mode = mode_of(x, o, ops);
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::acon_forward(x, o.a, o.b, o.beta, mode, y);
 #endif
@@ -201,10 +204,10 @@ void Acon::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
       const int64_t m = std::min(cpu::kChunk, end - begin);
       const float* xp = in + begin;
       float* yp = out + begin;
-      if (mode == BetaMode::element) {
-        const float* bp = o.beta + begin;
+      if (mode == BetaMode::input) {
+        cpu::vsigmoid(xp, e, m);   // β = σ(x)
 #pragma omp simd
-        for (int64_t i = 0; i < m; ++i) e[i] = -bp[i] * (a - b) * xp[i];
+        for (int64_t i = 0; i < m; ++i) e[i] = -e[i] * (a - b) * xp[i];
       } else {
         const float beta = o.beta[beta_index(mode, n, c, C)];
 #pragma omp simd
@@ -219,8 +222,8 @@ void Acon::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
 
 void Acon::backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, const std::vector<Tensor>& ops, Tensor& dx,
                            std::vector<Tensor>& dops) const {
-  const AconOperands o = operands_of(kind_, ops);
-  const BetaMode mode = beta_mode(x, ops[o.beta_index]);
+  const AconOperands o = operands_of(kind_, beta_from_input_, ops);
+  const BetaMode mode = mode_of(x, o, ops);
   float* da = wanted(dops, o.a_index);
   float* db = wanted(dops, o.b_index);
   float* dbeta = wanted(dops, o.beta_index);
@@ -233,9 +236,10 @@ void Acon::backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, c
   float* out = dx.data();
   if (mode == BetaMode::channel)
     return backward_per_channel(o, in, saves() == Saves::both ? y.data() : nullptr, g, out, da, db, dbeta, N, C, HW);
-  // Meta-ACON's per-sample β: sums per (sample, channel) plane, then across planes in a fixed order.
-  // (The calling thread's buffer, reused from step to step; workers write
-  // through the pointer.)
+  // Meta-ACON's β, per sample or σ(x) per element: sums per (sample, channel)
+  // plane, then across planes in a fixed order. (The calling thread's buffer,
+  // reused from step to step; workers write through the pointer.)
+  const bool pixel = mode == BetaMode::input;
   thread_local std::vector<double> buffer;
   buffer.assign(N * C * 3, 0.0);
   double* partial = buffer.data();
@@ -243,7 +247,7 @@ void Acon::backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, c
   for (int64_t plane = 0; plane < N * C; ++plane) {
     const int64_t n = plane / C, c = plane % C;
     const float a = o.a ? o.a[c] : 1.0f, b = o.b ? o.b[c] : 0.0f;
-    const float beta_plane = mode == BetaMode::element ? 0.0f : o.beta[beta_index(mode, n, c, C)];
+    const float beta_plane = pixel ? 0.0f : o.beta[beta_index(mode, n, c, C)];
     double sum_a = 0.0, sum_b = 0.0, sum_beta = 0.0;
     float e[cpu::kChunk], beta[cpu::kChunk];
     for (int64_t begin = plane * HW, end = begin + HW; begin < end; begin += cpu::kChunk) {
@@ -251,11 +255,15 @@ void Acon::backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, c
       const float* xp = in + begin;
       const float* gp = g + begin;
       float* dp = out + begin;
-      for (int64_t i = 0; i < m; ++i) beta[i] = mode == BetaMode::element ? o.beta[begin + i] : beta_plane;
+      if (pixel)
+        cpu::vsigmoid(xp, beta, m);
+      else
+        std::fill_n(beta, m, beta_plane);
 #pragma omp simd
       for (int64_t i = 0; i < m; ++i) e[i] = -beta[i] * (a - b) * xp[i];
       cpu::vexp(e, e, m);
-      // s = σ(β·d), inner = s + β·d·s(1 − s): SPEC 1.4's derivatives.
+      // s = σ(β·d), inner = s + β·d·s(1 − s): SPEC 1.4's derivatives. In the
+      // pixel space x also reaches y through β = σ(x): ∂L/∂β · β(1 − β) more.
       // Sums in float within a chunk, in double across chunks.
       float chunk_a = 0.0f, chunk_b = 0.0f, chunk_beta = 0.0f;
 #pragma omp simd reduction(+ : chunk_a, chunk_b, chunk_beta)
@@ -264,17 +272,15 @@ void Acon::backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, c
         const float s = 1.0f / (1.0f + e[i]);
         const float ds = s * (1.0f - s);
         const float inner = s + beta[i] * d * ds;
-        dp[i] = gp[i] * ((a - b) * inner + b);
+        const float g_beta = gp[i] * d * d * ds;   // this element's ∂L/∂β
+        dp[i] = gp[i] * ((a - b) * inner + b) + (pixel ? g_beta * beta[i] * (1.0f - beta[i]) : 0.0f);
         chunk_a += gp[i] * xp[i] * inner;
         chunk_b += gp[i] * (xp[i] - xp[i] * inner);
-        e[i] = gp[i] * d * d * ds;   // this element's ∂L/∂β
-        chunk_beta += e[i];
+        chunk_beta += g_beta;
       }
       sum_a += chunk_a;
       sum_b += chunk_b;
       sum_beta += chunk_beta;
-      if (mode == BetaMode::element && dbeta)
-        for (int64_t i = 0; i < m; ++i) dbeta[begin + i] = e[i];
     }
     partial[plane * 3 + 0] = sum_a;
     partial[plane * 3 + 1] = sum_b;

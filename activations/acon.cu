@@ -14,29 +14,28 @@ __global__ void acon_forward_kernel(const float* x, const float* a, const float*
   ACTLAB_PLANES(plane, planes) {
     const int64_t c = plane % C;
     const float ac = a ? a[c] : 1.0f, bc = b ? b[c] : 0.0f;
-    const float beta_plane = mode == BetaMode::element ? 0.0f : beta[beta_index(mode, plane / C, c, C)];
-    const float* beta_element = mode == BetaMode::element ? beta + plane * HW : nullptr;
-    map_plane(x + plane * HW, y + plane * HW, HW, quads, [=](int64_t h, float xi) {
-      return channel::acon_value(xi, ac, bc, beta_element ? beta_element[h] : beta_plane);
+    const bool pixel = mode == BetaMode::input;
+    const float beta_plane = pixel ? 0.0f : beta[beta_index(mode, plane / C, c, C)];
+    map_plane(x + plane * HW, y + plane * HW, HW, quads, [=](int64_t, float xi) {
+      return pixel ? channel::acon_pixel_value(xi, ac, bc) : channel::acon_value(xi, ac, bc, beta_plane);
     });
   }
 }
 
 __global__ void acon_backward_kernel(const float* x, const float* dy, const float* a, const float* b,
-                                     const float* beta, BetaMode mode, float* dx, float* dbeta_element,
-                                     float* partial, int64_t C, int64_t HW, bool quads) {
+                                     const float* beta, BetaMode mode, float* dx, float* partial, int64_t C,
+                                     int64_t HW, bool quads) {
   const int64_t plane = blockIdx.x, c = plane % C;
   const float ac = a ? a[c] : 1.0f, bc = b ? b[c] : 0.0f;
-  const float beta_plane = mode == BetaMode::element ? 0.0f : beta[beta_index(mode, plane / C, c, C)];
-  const float* beta_element = mode == BetaMode::element ? beta + plane * HW : nullptr;
-  float* dbeta_plane = dbeta_element ? dbeta_element + plane * HW : nullptr;
+  const bool pixel = mode == BetaMode::input;
+  const float beta_plane = pixel ? 0.0f : beta[beta_index(mode, plane / C, c, C)];
   float sum_a = 0.0f, sum_b = 0.0f, sum_beta = 0.0f;
-  map_plane_block(x + plane * HW, dy + plane * HW, dx + plane * HW, HW, quads, [&](int64_t h, float xi, float gi) {
-    const channel::AconSlopes s = channel::acon_slopes(xi, ac, bc, beta_element ? beta_element[h] : beta_plane);
+  map_plane_block(x + plane * HW, dy + plane * HW, dx + plane * HW, HW, quads, [&](int64_t, float xi, float gi) {
+    const channel::AconSlopes s =
+        pixel ? channel::acon_pixel_slopes(xi, ac, bc) : channel::acon_slopes(xi, ac, bc, beta_plane);
     sum_a += gi * s.a;
     sum_b += gi * (xi - s.a);
     sum_beta += gi * s.beta;
-    if (dbeta_plane) dbeta_plane[h] = gi * s.beta;
     return gi * s.x;
   });
   sum_a = block_sum(sum_a);
@@ -100,8 +99,7 @@ void acon_backward(const Tensor& x, const Tensor& dy, const float* a, const floa
   const bool quads = quad_planes(HW, {x.data(), dy.data(), dx.data()});
   const unsigned threads = threads_for_plane(quads ? HW / 4 : HW);
   acon_backward_kernel<<<static_cast<unsigned>(N * C), threads>>>(
-      x.data(), dy.data(), a, b, beta, mode, dx.data(), mode == BetaMode::element ? dbeta : nullptr, partial.data(),
-      C, HW, quads);
+      x.data(), dy.data(), a, b, beta, mode, dx.data(), partial.data(), C, HW, quads);
   check_launch("acon_backward");
   acon_reduce_kernel<<<blocks_for_warps(C), kThreads>>>(partial.data(), mode, N, C, da, db, dbeta);
   check_launch("acon_reduce");

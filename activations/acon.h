@@ -11,7 +11,7 @@ namespace actlab {
 
 enum class AconKind : uint8_t { swish, acon_a, acon_b, acon_c, meta_acon };
 
-// β's sharing (channel_math.h) from its shape against x's.
+// β's sharing (channel_math.h) from its shape against x's (the first three modes).
 BetaMode beta_mode(const Tensor& x, const Tensor& beta);
 
 class Acon : public Activation {
@@ -28,6 +28,7 @@ class Acon : public Activation {
 
  protected:
   AconKind kind_;
+  bool beta_from_input_ = false;   // Meta-ACON's pixel space: β = σ(x) inside the kernels, no β operand
 };
 
 }  // namespace actlab

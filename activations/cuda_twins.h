@@ -18,7 +18,8 @@ void pointwise_forward(Pointwise f, float option, const Tensor& x, Tensor& y);
 void pointwise_backward(Pointwise f, float option, const Tensor& x, const Tensor& dy, Tensor& dx);
 
 // acon.cu: per-channel A, B (device pointers; null A means 1, null B 0), β
-// shared as `mode` says; null gradient pointers are not wanted.
+// shared as `mode` says (null in BetaMode::input); null gradient pointers are
+// not wanted.
 void acon_forward(const Tensor& x, const float* a, const float* b, const float* beta, BetaMode mode, Tensor& y);
 void acon_backward(const Tensor& x, const Tensor& dy, const float* a, const float* b, const float* beta, BetaMode mode,
                    Tensor& dx, float* da, float* db, float* dbeta);

@@ -18,6 +18,7 @@ MetaAcon::MetaAcon(Spec& spec, int64_t channels, Random& rng) : Acon(spec, AconK
   else if (space == "pixel") space_ = Space::pixel;
   else spec.reject("space", "expected channel, layer or pixel");
   spec.finish();
+  beta_from_input_ = space_ == Space::pixel;
   if (space_ != Space::channel) return;   // no generator parameters
   const int64_t hidden = std::max<int64_t>(r, channels / r);
   const auto pointwise = [](int64_t in, int64_t out) {
@@ -52,8 +53,10 @@ Var MetaAcon::beta(const Var& x) {
   fail("meta-acon: unknown space");
 }
 
+// p1, p2 and the generated β; in the pixel space the kernels compute β = σ(x).
 std::vector<Var> MetaAcon::operands(const Var& x) {
   const auto& p = own_parameters();
+  if (space_ == Space::pixel) return {p[0].second.var, p[1].second.var};
   return {p[0].second.var, p[1].second.var, beta(x)};
 }
 

@@ -5,9 +5,12 @@
 //                  bias, no nonlinearity between; bn=false drops the BNs)
 //   space=layer    β = σ(mean of x over C, H, W)           [N, 1, 1, 1]
 //   space=pixel    β = σ(x)                                [N, C, H, W]
-// The generator is built from tape ops, so x receives gradient both directly
-// and through β; the fused ACON kernels (acon.cpp, acon.cu) do the rest. β is
-// recomputed from x each step rather than stored beyond the step.
+// The channel and layer generators are built from tape ops, so x receives
+// gradient both directly and through β; the fused ACON kernels (acon.cpp,
+// acon.cu) do the rest. The pixel space's β = σ(x) is computed inside those
+// kernels, forward and backward, so neither β nor its gradient is ever a
+// tensor (composed() still builds it from tape ops). β is recomputed from x
+// each step rather than stored beyond the step.
 #pragma once
 #include <memory>
 

@@ -221,8 +221,11 @@ TEST_CASE("cuda: every activation's fused kernels match their CPU twins") {
   // Not N = 2: Meta-ACON's generator BN over two samples makes its gradients
   // a difference of near-equal terms (1.1e-4 between the twins at 2×16×36×36).
   const std::vector<Shape> shapes{{8, 16, 10, 10}, {3, 16, 7, 9}, {8, 16, 36, 36}};
+  std::vector<std::string> names = activation_names();
+  names.push_back("meta-acon(space=layer)");   // β per sample
+  names.push_back("meta-acon(space=pixel)");   // β = σ(x) inside the kernels
   for (const Shape& shape : shapes)
-    for (const std::string& name : activation_names()) {
+    for (const std::string& name : names) {
       Random init_cpu(11), init_gpu(11);
       auto act_cpu = make_activation(name, 16, init_cpu);
       auto act_gpu = make_activation(name, 16, init_gpu);
