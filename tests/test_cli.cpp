@@ -88,8 +88,21 @@ TEST_CASE("bad input ends with one clear line and a non-zero exit") {
   check_one_line_error(run_actlab("train --act-at 'layer9.*=relu' --data " + kTiny + " --out " + dir + "/x"),
                        "matches no activation position");
   check_one_line_error(run_actlab("train --data fashion-mnist:" + dir + "/nowhere"), "directory not found");
-  check_one_line_error(run_actlab("train --data " + kTiny + " --epochs abc"), "--epochs");
-  check_one_line_error(run_actlab("train --data " + kTiny + " --batch 0"), "--batch");
+  // Numbers: the flag, what it takes and what it got (not CLI11's "Value 0 not in range 0.000000 to 1797…").
+  check_one_line_error(run_actlab("train --data " + kTiny + " --epochs abc"),
+                       "--epochs: expected a whole number from 1, got 'abc'");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --epochs 1.5"), "--epochs: expected a whole number");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --batch 0"), "--batch: expected a whole number from 1, got '0'");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --lr -0.1"), "--lr: expected a number 0 or more, got '-0.1'");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --wd nan"), "--wd: expected a number 0 or more, got 'nan'");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --momentum 1"),
+                       "--momentum: expected a number from 0 up to (not including) 1, got '1'");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --seed -3"), "--seed: expected a whole number from 0, got '-3'");
+  check_one_line_error(run_actlab("eval --data " + kTiny + " --checkpoint x --threads 0"),
+                       "--threads: expected a whole number from 1, got '0'");
+  check_one_line_error(run_actlab("act plot relu --points 1"), "--points: expected a whole number from 2 to 1000000, got '1'");
+  check_one_line_error(run_actlab("summary --model resnet20 --classes 0"), "--classes: expected a whole number from 1, got '0'");
+  check_one_line_error(run_actlab("act explain relu --input 1,b"), "--input: expected a number, got 'b'");
   check_one_line_error(run_actlab("train --data " + kTiny + " --schedule step:ten"), "--schedule");
   check_one_line_error(run_actlab("train --frobnicate"), "frobnicate");
 

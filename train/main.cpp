@@ -2,7 +2,11 @@
 // config to train, eval or summary. Every failure ends as one line on stderr
 // and a non-zero exit.
 #include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
 
 #include "core/error.h"
 #include "core/kernels.h"
@@ -13,12 +17,60 @@ using namespace actlab;
 
 namespace {
 
+// Number checks whose errors say what was expected ("--epochs: expected a
+// whole number from 1, got '-1'"); CLI11's own Range and PositiveNumber word
+// them "Value -1 not in range 0.000000 to 1797693134862315708145...".
+CLI::Validator whole_number(long long lowest, long long highest = std::numeric_limits<long long>::max()) {
+  const bool bounded = highest != std::numeric_limits<long long>::max();
+  std::string expected = "a whole number from " + std::to_string(lowest);
+  if (bounded) expected += " to " + std::to_string(highest);
+  const std::string shown = bounded ? "in [" + std::to_string(lowest) + ", " + std::to_string(highest) + "]"
+                            : lowest == 1 ? "POSITIVE"
+                            : lowest == 0 ? "NONNEGATIVE"
+                                          : ">=" + std::to_string(lowest);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        long long value = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, value);
+        if (error != std::errc() || stop != end || value < lowest || value > highest)
+          return "expected " + expected + ", got '" + text + "'";
+        return {};
+      },
+      shown);
+}
+
+// A finite number in [lowest, below): any with lowest −∞, [lowest, ∞) without below.
+CLI::Validator number_from(double lowest, double below = INFINITY) {
+  const auto show = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return std::string(text);
+  };
+  const std::string expected = std::isinf(lowest) ? ""
+                               : std::isinf(below) ? " " + show(lowest) + " or more"
+                                                   : " from " + show(lowest) + " up to (not including) " + show(below);
+  const std::string shown = std::isinf(lowest)  ? ""
+                            : !std::isinf(below) ? "in [" + show(lowest) + ", " + show(below) + ")"
+                            : lowest == 0        ? "NONNEGATIVE"
+                                                 : ">=" + show(lowest);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* stop = nullptr;
+        const double value = text.empty() ? NAN : std::strtod(text.c_str(), &stop);
+        if (text.empty() || *stop != '\0' || !std::isfinite(value) || value < lowest || value >= below)
+          return "expected a number" + expected + ", got '" + text + "'";
+        return {};
+      },
+      shown);
+}
+
 void add_model_flags(CLI::App& app, ModelArgs& m) {
   app.add_option("--model", m.model, "model, e.g. resnet20, resnet56")->capture_default_str();
   app.add_option("--act", m.act, "activation at every position (default: the model's own)");
   app.add_option("--act-at", m.act_at, "GLOB=SPEC or preset:3x3=SPEC; repeatable, later wins")->take_all();
-  app.add_option("--in-channels", m.in_channels, "input channels (default: from the data set)");
-  app.add_option("--classes", m.classes, "classes (default: from the data set)");
+  app.add_option("--in-channels", m.in_channels, "input channels (default: from the data set)")->check(whole_number(1));
+  app.add_option("--classes", m.classes, "classes (default: from the data set)")->check(whole_number(1));
 }
 
 // --resume RUN_DIR: the run's recorded settings, except the flags given now.
@@ -69,23 +121,23 @@ int main(int argc, char** argv) {
   CLI::App* t = app.add_subcommand("train", "train a model");
   add_model_flags(*t, train.model);
   t->add_option("--data", train.data, "KIND[:DIR]: fashion-mnist, mnist, cifar10, cifar100, imagefolder")->capture_default_str();
-  t->add_option("--epochs", train.epochs, "epochs")->capture_default_str()->check(CLI::PositiveNumber);
-  t->add_option("--max-steps", train.max_steps, "stop after N optimizer steps")->check(CLI::PositiveNumber);
-  t->add_option("--batch", train.batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  t->add_option("--lr", train.lr, "learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
-  t->add_option("--momentum", train.momentum, "SGD momentum")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+  t->add_option("--epochs", train.epochs, "epochs")->capture_default_str()->check(whole_number(1));
+  t->add_option("--max-steps", train.max_steps, "stop after N optimizer steps")->check(whole_number(1));
+  t->add_option("--batch", train.batch, "batch size")->capture_default_str()->check(whole_number(1));
+  t->add_option("--lr", train.lr, "learning rate")->capture_default_str()->check(number_from(0));
+  t->add_option("--momentum", train.momentum, "SGD momentum")->capture_default_str()->check(number_from(0, 1));
   t->add_flag("--nesterov", train.nesterov, "Nesterov momentum");
-  t->add_option("--wd", train.wd, "weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
+  t->add_option("--wd", train.wd, "weight decay")->capture_default_str()->check(number_from(0));
   t->add_option("--wd-on", train.wd_on, "weights (role weight only) or all")->capture_default_str()
       ->check(CLI::IsMember({"weights", "all"}));
   t->add_option("--schedule", train.schedule, "cosine | step:E1,E2,... | none")->capture_default_str();
-  t->add_option("--warmup", train.warmup, "linear warm-up epochs")->capture_default_str()->check(CLI::NonNegativeNumber);
+  t->add_option("--warmup", train.warmup, "linear warm-up epochs")->capture_default_str()->check(number_from(0));
   t->add_option("--label-smoothing", train.label_smoothing, "label smoothing")->capture_default_str()
-      ->check(CLI::Range(0.0, 0.999999));
+      ->check(number_from(0, 1));
   bool no_augment = false, no_shuffle = false;
   t->add_flag("--no-augment", no_augment, "no crop or flip");
   t->add_flag("--no-shuffle", no_shuffle, "batches in file order");
-  t->add_option("--seed", train.seed, "random seed")->capture_default_str();
+  t->add_option("--seed", train.seed, "random seed")->capture_default_str()->check(whole_number(0));
   t->add_option("--init-from", train.init_from, "start from these weights (safetensors)");
   t->add_flag("--init-partial", train.init_partial,
               "with --init-from: tensors the file lacks (e.g. swapped-in activations' parameters) keep their initial values");
@@ -95,7 +147,7 @@ int main(int argc, char** argv) {
   t->add_option("--out", train.out, "run directory (default runs/<model>-<act>-<time>)");
   t->add_flag("--json", train.json, "print the final metrics as JSON");
   t->add_option("--image-size", train.image_size, "side of the square training images (imagefolder only; default 224)")
-      ->check(CLI::Range(1, 4096));
+      ->check(whole_number(1, 4096));
 
   EvalConfig eval;
   CLI::App* e = app.add_subcommand("eval", "evaluate a checkpoint");
@@ -104,10 +156,10 @@ int main(int argc, char** argv) {
   e->add_option("--data", eval.data, "KIND[:DIR]")->capture_default_str();
   e->add_option("--image-size", eval.image_size,
                 "side of the square images (imagefolder only; default: the checkpoint's, else 224)")
-      ->check(CLI::Range(1, 4096));
+      ->check(whole_number(1, 4096));
   e->add_option("--split", eval.split, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
-  e->add_option("--batch", eval.batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  e->add_option("--limit", eval.limit, "only the first N samples")->check(CLI::PositiveNumber);
+  e->add_option("--batch", eval.batch, "batch size")->capture_default_str()->check(whole_number(1));
+  e->add_option("--limit", eval.limit, "only the first N samples")->check(whole_number(1));
   e->add_flag("--json", eval.json, "print {loss, accuracy, samples} as JSON");
 
   SummaryConfig summary;
@@ -123,7 +175,7 @@ int main(int argc, char** argv) {
   CLI::App* ap = act->add_subcommand("plot", "draw f(x) and f'(x) of activations to an SVG picture and a CSV");
   ap->add_option("specs", plot.specs, "activation specs, e.g. relu swish 'acon-c(init=swish)'")->required();
   ap->add_option("--range", range, "x range LO,HI")->capture_default_str();
-  ap->add_option("--points", plot.points, "grid points")->capture_default_str()->check(CLI::Range(2, 1000000));
+  ap->add_option("--points", plot.points, "grid points")->capture_default_str()->check(whole_number(2, 1000000));
   ap->add_option("--out", plot.out, "picture (.svg)")->capture_default_str();
   ap->add_option("--csv", plot.csv, "curves as CSV (default: --out with .csv)");
   ap->add_option("--checkpoint", plot.checkpoint, "take the parameters from this checkpoint ...");
@@ -132,12 +184,13 @@ int main(int argc, char** argv) {
   ActExplainConfig explain;
   CLI::App* ax = act->add_subcommand("explain", "run a tiny input through an activation and print its tape");
   ax->add_option("spec", explain.spec, "activation spec")->required();
-  ax->add_option("--input", explain.input, "input values")->delimiter(',')->capture_default_str();
+  ax->add_option("--input", explain.input, "input values")->delimiter(',')->capture_default_str()
+      ->check(number_from(-INFINITY));
   ax->add_option("--channels", explain.channels, "channels (the input is split evenly)")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1));
 
   for (CLI::App* sub : {t, e, s}) {
-    sub->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
+    sub->add_option("--threads", threads, "CPU threads (default: all cores)")->check(whole_number(1));
     sub->add_option("--device", device, "cpu or cuda")->capture_default_str();
   }
   int loader_threads = 0;
@@ -145,7 +198,7 @@ int main(int argc, char** argv) {
     sub->add_flag("--deterministic", deterministic, "GPU: only algorithms whose results never vary (CPU always is)");
     sub->add_option("--loader-threads", loader_threads,
                     "threads decoding imagefolder images (default: one per core; in-memory sets use one)")
-        ->check(CLI::Range(1, 256));
+        ->check(whole_number(1, 256));
   }
 
   try {
