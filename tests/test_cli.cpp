@@ -106,6 +106,16 @@ TEST_CASE("bad input ends with one clear line and a non-zero exit") {
   check_one_line_error(run_actlab("train --data " + kTiny + " --schedule step:ten"), "--schedule");
   check_one_line_error(run_actlab("train --frobnicate"), "frobnicate");
 
+  // A batch beyond the memory at hand stops before the run starts (without the check the
+  // kernel kills the process in its first step). ACTLAB_MEMORY_LIMIT stands in for a small machine.
+  ::setenv("ACTLAB_MEMORY_LIMIT", "50M", 1);
+  check_one_line_error(run_actlab("train --data " + kTiny + " --batch 64 --out " + dir + "/big"),
+                       "--batch 64: one training step would need about");
+  CHECK_FALSE(std::filesystem::exists(dir + "/big"));
+  ::setenv("ACTLAB_MEMORY_LIMIT", "50X", 1);
+  check_one_line_error(run_actlab("train --data " + kTiny + " --out " + dir + "/big"), "ACTLAB_MEMORY_LIMIT: expected a size");
+  ::unsetenv("ACTLAB_MEMORY_LIMIT");
+
   // A truncated IDX file.
   std::filesystem::create_directories(dir + "/trunc");
   for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
