@@ -17,6 +17,7 @@ struct Cache {
   std::unordered_map<size_t, std::vector<void*>> free_blocks;
   size_t in_use = 0;
   size_t peak = 0;
+  size_t cached = 0;   // bytes in free_blocks
 };
 
 Cache& cache() {
@@ -48,6 +49,7 @@ void* allocate(size_t bytes) {
     if (it != c.free_blocks.end() && !it->second.empty()) {
       void* p = it->second.back();
       it->second.pop_back();
+      c.cached -= size;
       return p;
     }
   }
@@ -62,6 +64,7 @@ void release(void* ptr, size_t bytes) {
   Cache& c = cache();
   std::lock_guard lock(c.mutex);
   c.in_use -= size;
+  c.cached += size;
   c.free_blocks[size].push_back(ptr);
 }
 
@@ -71,11 +74,17 @@ void empty_cache() {
   for (auto& [size, blocks] : c.free_blocks)
     for (void* p : blocks) std::free(p);
   c.free_blocks.clear();
+  c.cached = 0;
 }
 
 size_t bytes_in_use() {
   std::lock_guard lock(cache().mutex);
   return cache().in_use;
+}
+
+size_t bytes_held() {
+  std::lock_guard lock(cache().mutex);
+  return cache().in_use + cache().cached;
 }
 
 size_t peak_bytes_in_use() {

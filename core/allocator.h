@@ -11,6 +11,7 @@ void* allocate(size_t bytes);
 void release(void* ptr, size_t bytes);
 void empty_cache();             // hand cached blocks back to the system
 size_t bytes_in_use();
+size_t bytes_held();            // in use plus cached: what the process holds from the system
 size_t peak_bytes_in_use();
 void reset_peak();
 

@@ -110,7 +110,7 @@ TEST_CASE("bad input ends with one clear line and a non-zero exit") {
   // kernel kills the process in its first step). ACTLAB_MEMORY_LIMIT stands in for a small machine.
   ::setenv("ACTLAB_MEMORY_LIMIT", "50M", 1);
   check_one_line_error(run_actlab("train --data " + kTiny + " --batch 64 --out " + dir + "/big"),
-                       "--batch 64: one training step would need about");
+                       "--batch 64: training would hold about");
   CHECK_FALSE(std::filesystem::exists(dir + "/big"));
   ::setenv("ACTLAB_MEMORY_LIMIT", "50X", 1);
   check_one_line_error(run_actlab("train --data " + kTiny + " --out " + dir + "/big"), "ACTLAB_MEMORY_LIMIT: expected a size");

@@ -114,31 +114,42 @@ double available_host_bytes() {
 
 // A batch too large for this machine would have the kernel kill the run in
 // its first step, with no message. So a throwaway copy of the model runs one
-// training step's forward and backward at 2 and at 4 samples (a few
-// milliseconds for ResNet-20, under a second at 224 px); the peak bytes they
-// hold, extrapolated to the batch, plus the loader's copies of it, must fit
-// in the memory available. The process needs more than the tensors' peak:
-// ResNet-20 on Fashion-MNIST at batch 8000, 15.5 GiB by this extrapolation,
-// peaked at 19.5 GiB resident (the allocator's cached blocks of other sizes,
-// the data set), so the estimate carries 30% more.
-void check_batch_fits(const ModelArgs& a, const Dataset& set, int64_t batch, uint64_t seed) {
-  const int64_t samples = std::min(batch, set.count);
+// step at 2 and at 4 samples (a training step's forward and backward, or an
+// evaluation's forward; a few milliseconds for ResNet-20, under a second at
+// 224 px) from an empty allocator cache. The bytes each leaves held (in use
+// or cached: the cache keeps a block for each size a step used, so an
+// evaluation holds every stage's outputs, not only the largest), extrapolated
+// to the batch and to an epoch's last, smaller batch of the `count` samples
+// (new sizes, new blocks), plus the loader's copies, must fit in the memory
+// available. Measured against the process's peak resident size, ResNet-20 on
+// Fashion-MNIST: one training step at batch 8000, 21.9 GiB estimated, 19.5
+// GiB held; an evaluation at batch 30000, 16.0 estimated, 14.1 held.
+enum class Pass { training, evaluation };
+
+void check_batch_fits(const ModelArgs& a, const Dataset& set, int64_t batch, int64_t count, Pass pass) {
   const double available = available_host_bytes();
-  if (samples <= 4 || available <= 0.0) return;
-  auto probe = build_model(a, set.channels, set.classes, seed);
-  probe->train();
-  const auto peak_bytes = [&](int64_t n) {
-    host_allocator::reset_peak();
-    const double before = static_cast<double>(host_allocator::bytes_in_use());
-    const Var logits = (*probe)(Var(Tensor::zeros({n, set.channels, set.height, set.width})));
-    backward(ops::cross_entropy(logits, std::vector<int32_t>(n, 0)));
-    return static_cast<double>(host_allocator::peak_bytes_in_use()) - before;
+  if (std::min(batch, count) <= 4 || available <= 0.0) return;
+  auto probe = build_model(a, set.channels, set.classes, 0);
+  probe->train(pass == Pass::training);
+  const auto held_bytes = [&](int64_t n) {
+    for (auto& [name, p] : probe->named_parameters()) p->var.set_grad(Tensor());
+    host_allocator::empty_cache();
+    const double before = static_cast<double>(host_allocator::bytes_held());
+    {
+      std::optional<NoGradScope> no_grad;
+      if (pass == Pass::evaluation) no_grad.emplace();
+      const Var logits = (*probe)(Var(Tensor::zeros({n, set.channels, set.height, set.width})));
+      const Var loss = ops::cross_entropy(logits, std::vector<int32_t>(n, 0));
+      if (pass == Pass::training) backward(loss);
+    }
+    return static_cast<double>(host_allocator::bytes_held()) - before;
   };
-  const double at2 = peak_bytes(2), at4 = peak_bytes(4);
+  const double at2 = held_bytes(2), at4 = held_bytes(4);
+  host_allocator::empty_cache();
   const double per_sample = std::max(0.0, (at4 - at2) / 2.0) + 3.0 * 4.0 * static_cast<double>(set.image_size());
-  constexpr double kOverhead = 1.3;
-  const double need = kOverhead * (at2 + per_sample * static_cast<double>(samples - 2));
-  if (need <= available) return;
+  const auto footprint = [&](int64_t n) { return n > 0 ? at2 + per_sample * static_cast<double>(n - 2) : 0.0; };
+  const auto need = [&](int64_t b) { return footprint(std::min(b, count)) + footprint(count > b ? count % b : 0); };
+  if (need(batch) <= available) return;
   const auto size = [](double bytes) {
     char text[32];
     if (bytes >= 1073741824.0)
@@ -147,11 +158,13 @@ void check_batch_fits(const ModelArgs& a, const Dataset& set, int64_t batch, uin
       std::snprintf(text, sizeof text, "%.0f MiB", bytes / 1048576.0);
     return std::string(text);
   };
-  const int64_t fits = 2 + static_cast<int64_t>((available / kOverhead - at2) / per_sample);
-  fail("--batch " + std::to_string(batch) + ": one training step would need about " + size(need) + " (" +
-       std::to_string(static_cast<int64_t>(kOverhead * per_sample / 1024.0)) + " KiB per sample), more than the " +
-       size(available) + " of memory available; about " + std::to_string(std::max<int64_t>(fits, 1)) +
-       " samples fit");
+  int64_t fits = std::min(batch, 2 + static_cast<int64_t>((available - at2) / per_sample));
+  while (fits > 1 && need(fits) > available) --fits;
+  const int64_t rest = count > batch ? count % batch : 0;
+  fail("--batch " + std::to_string(batch) + ": " + (pass == Pass::training ? "training" : "evaluation") +
+       " would hold about " + size(need(batch)) + " (" + std::to_string(static_cast<int64_t>(per_sample / 1024.0)) +
+       " KiB per sample" + (rest ? ", the last batch of " + std::to_string(rest) + " included" : std::string()) +
+       "), more than the " + size(available) + " of memory available; --batch " + std::to_string(fits) + " fits");
 }
 
 std::string act_of(const ModelArgs& a) { return a.act.empty() ? default_activation(a.model) : a.act; }
@@ -366,7 +379,8 @@ int run_train(const TrainConfig& c) {
   const Dataset test_set = load_dataset(source, Split::test);
   print_notes(test_set);
   check(train_set.count > 0, "--data: the training split of " + source.path + " is empty");
-  if (device == Device::cpu) check_batch_fits(c.model, train_set, c.batch, c.seed);   // cudaMalloc says so itself
+  if (device == Device::cpu)   // on a GPU, cudaMalloc's failure says so itself
+    check_batch_fits(c.model, train_set, c.batch, train_set.count, Pass::training);
 
   auto model = build_model(c.model, train_set.channels, train_set.classes, c.seed);
   const int64_t classes = c.model.classes > 0 ? c.model.classes : train_set.classes;
@@ -560,6 +574,10 @@ int run_eval(const EvalConfig& c) {
                                " was trained on (class " + std::to_string(k) + " is " + here + " here, " + there +
                                " there)");
     }
+  }
+  if (device == Device::cpu) {
+    const int64_t count = c.limit > 0 ? std::min(c.limit, data.count) : data.count;
+    check_batch_fits(c.model, data, c.batch, count, Pass::evaluation);
   }
   auto model = build_model(c.model, data.channels, data.classes, 0);
   load_model(*model, checkpoint);
