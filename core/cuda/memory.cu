@@ -71,7 +71,13 @@ void* device_allocate(size_t bytes) {
     for (auto& [s, blocks] : cache().free_blocks)
       for (void* b : blocks) cudaFree(b);
     cache().free_blocks.clear();
-    check_cuda(cudaMalloc(&p, size), "cudaMalloc");
+    status = cudaMalloc(&p, size);
+    if (status == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();   // reset the last-error state (out of memory is not sticky)
+      fail("the GPU ran out of memory allocating " + std::to_string(size >> 20) +
+           " MiB; use a smaller --batch (or --device cpu)");
+    }
+    check_cuda(status, "cudaMalloc");
   }
   return p;
 }
