@@ -379,8 +379,12 @@ int run_train(const TrainConfig& c) {
   const Dataset test_set = load_dataset(source, Split::test);
   print_notes(test_set);
   check(train_set.count > 0, "--data: the training split of " + source.path + " is empty");
-  if (device == Device::cpu)   // on a GPU, cudaMalloc's failure says so itself
-    check_batch_fits(c.model, train_set, c.batch, train_set.count, Pass::training);
+  if (device == Device::cpu) {   // on a GPU, cudaMalloc's failure says so itself
+    // --max-steps short of an epoch never reaches its last, smaller batch.
+    const bool whole_epoch = c.max_steps <= 0 || c.max_steps >= (train_set.count + c.batch - 1) / c.batch;
+    check_batch_fits(c.model, train_set, c.batch, whole_epoch ? train_set.count : c.max_steps * c.batch,
+                     Pass::training);
+  }
 
   auto model = build_model(c.model, train_set.channels, train_set.classes, c.seed);
   const int64_t classes = c.model.classes > 0 ? c.model.classes : train_set.classes;
