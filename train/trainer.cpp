@@ -158,13 +158,15 @@ void check_batch_fits(const ModelArgs& a, const Dataset& set, int64_t batch, int
       std::snprintf(text, sizeof text, "%.0f MiB", bytes / 1048576.0);
     return std::string(text);
   };
-  int64_t fits = std::min(batch, 2 + static_cast<int64_t>((available - at2) / per_sample));
+  int64_t fits = std::max<int64_t>(1, std::min(batch, 2 + static_cast<int64_t>((available - at2) / per_sample)));
   while (fits > 1 && need(fits) > available) --fits;
+  const std::string advice = need(fits) <= available ? "--batch " + std::to_string(fits) + " fits"
+                                                     : "not even --batch 1 fits";
   const int64_t rest = count > batch ? count % batch : 0;
   fail("--batch " + std::to_string(batch) + ": " + (pass == Pass::training ? "training" : "evaluation") +
        " would hold about " + size(need(batch)) + " (" + std::to_string(static_cast<int64_t>(per_sample / 1024.0)) +
        " KiB per sample" + (rest ? ", the last batch of " + std::to_string(rest) + " included" : std::string()) +
-       "), more than the " + size(available) + " of memory available; --batch " + std::to_string(fits) + " fits");
+       "), more than the " + size(available) + " of memory available; " + advice);
 }
 
 std::string act_of(const ModelArgs& a) { return a.act.empty() ? default_activation(a.model) : a.act; }
