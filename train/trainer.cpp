@@ -92,7 +92,11 @@ double available_host_bytes() {
     char* stop = nullptr;
     cap = std::strtod(text, &stop);
     const std::string unit = stop;
-    const double scale = unit.empty() ? 1.0 : unit == "K" ? 1024.0 : unit == "M" ? 1048576.0 : unit == "G" ? 1073741824.0 : 0.0;
+    const double scale = unit.empty() ? 1.0
+                         : unit == "K" ? 1024.0
+                         : unit == "M" ? 1048576.0
+                         : unit == "G" ? 1073741824.0
+                                       : 0.0;
     check(stop != text && std::isfinite(cap) && cap > 0.0 && scale > 0.0,
           std::string("ACTLAB_MEMORY_LIMIT: expected a size in bytes, or with K, M or G (e.g. 8G), got '") + text + "'");
     cap *= scale;
@@ -146,7 +150,9 @@ void check_batch_fits(const ModelArgs& a, const Dataset& set, int64_t batch, int
   };
   const double at2 = held_bytes(2), at4 = held_bytes(4);
   host_allocator::empty_cache();
-  const double per_sample = std::max(0.0, (at4 - at2) / 2.0) + 3.0 * 4.0 * static_cast<double>(set.image_size());
+  constexpr double kLoaderCopies = 3.0;   // float copies of each sample the loader holds: batches ready and in hand
+  const double per_sample =
+      std::max(0.0, (at4 - at2) / 2.0) + kLoaderCopies * sizeof(float) * static_cast<double>(set.image_size());
   const auto footprint = [&](int64_t n) { return n > 0 ? at2 + per_sample * static_cast<double>(n - 2) : 0.0; };
   const auto need = [&](int64_t b) { return footprint(std::min(b, count)) + footprint(count > b ? count % b : 0); };
   if (need(batch) <= available) return;
