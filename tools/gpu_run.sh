@@ -4,10 +4,12 @@
 # with the CUDA backend, run the whole test suite (CUDA cases included), train
 # ResNet-20 on Fashion-MNIST with --device cuda, and time training against
 # PyTorch on the same GPU. Logs go to $OUT (or .gpu/out).
-#   bash tools/gpu_run.sh [STEP...]   STEP: all build test cuda-test train bench models acts profile sweep
+#   bash tools/gpu_run.sh [STEP...]   STEP: all build test cuda-test train train1 bench models acts oom profile sweep
 #   (default all = build test train bench profile; cuda-test builds and runs
 #   only the CUDA cases; models and acts are the ImageNet-size and activation
-#   parts of bench alone; sweep is the activation issue's one-epoch check,
+#   parts of bench alone (acts takes BENCH_ACTS); oom checks that a batch the GPU
+#   cannot hold ends in one clear message; train1 is one epoch of Meta-ACON's
+#   pixel space; sweep is the activation issue's one-epoch check,
 #   `train --epochs 1` with SPEC 4-5 defaults, for every parametric activation
 #   (or SWEEP_ACTS) and seed (SWEEP_SEEDS, default 0 1 2), beside
 #   tools/pytorch_fmnist.py, eight runs at a time)
@@ -125,8 +127,24 @@ fi
 
 if want acts; then
   step "activation forward + backward: actlab fused vs PyTorch eager from SPEC 1"
-  BENCH_ACT=build-gpu/bench_act bash bench/compare_act.sh 1 3 cuda prelu swish acon-a acon-b acon-c meta-acon \
-    dyrelu-a dyrelu-b dyrelu-c pwlu | tee "$out/bench_act_cuda.txt"
+  # shellcheck disable=SC2086  # BENCH_ACTS is a list of activation specs
+  BENCH_ACT=build-gpu/bench_act bash bench/compare_act.sh 1 3 cuda ${BENCH_ACTS:-prelu swish acon-a acon-b acon-c \
+    meta-acon dyrelu-a dyrelu-b dyrelu-c pwlu} | tee "$out/bench_act_cuda.txt"
+fi
+
+if want oom; then
+  step "a batch the GPU cannot hold: one clear message, not a CUDA error"
+  # ResNet-18 at batch 60000 wants several hundred GiB of activations.
+  timeout 180 ./build-gpu/actlab train --model resnet18 --data "$data" --batch 60000 --max-steps 1 --device cuda \
+    --out .gpu/run-oom 2>&1 | tr '\r' '\n' | tail -3
+  echo "exit status ${PIPESTATUS[0]}"
+fi
+
+if want train1; then
+  step "one epoch of ResNet-20 with Meta-ACON's pixel space on the GPU"
+  rm -rf .gpu/run-pixel
+  ./build-gpu/actlab train --model resnet20 --act 'meta-acon(space=pixel)' --data "$data" --epochs 1 --device cuda \
+    --out .gpu/run-pixel 2>&1 | tr '\r' '\n' | grep -E "img/s|accuracy|error" | tail -3
 fi
 
 if want profile; then
