@@ -100,6 +100,13 @@ const Kernels& cuda_kernels();           // core/cuda/
 void set_deterministic(bool on);
 bool deterministic();
 
+// The most elements one cuDNN call takes in a tensor: 2^31 - 1, the limit
+// PyTorch also keeps to. GPU convolutions over larger tensors run in slices
+// of the batch, and batch norm over larger ones on actlab's own kernels.
+// Tests lower it to reach those paths with small tensors.
+int64_t cudnn_element_limit();
+void set_cudnn_element_limit(int64_t limit);
+
 // Threads used by CPU kernels (OpenMP); BLAS runs single-threaded inside them.
 void set_num_threads(int threads);
 int num_threads();

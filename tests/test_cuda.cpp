@@ -8,10 +8,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "activations/activation.h"
 #include "autograd/ops.h"
 #include "core/device.h"
+#include "core/error.h"
 #include "cli.h"
 #include "helpers.h"
 #include "models/model.h"
@@ -90,10 +92,22 @@ Tensor positive(Shape shape, Random& rng) {
   return t;
 }
 
-}  // namespace
+// Lowers cuDNN's element limit for one scope, so that small tensors take the
+// paths of huge ones (convolutions in slices of the batch, batch norm on
+// actlab's own kernels).
+class CudnnLimit {
+ public:
+  explicit CudnnLimit(int64_t limit) { set_cudnn_element_limit(limit); }
+  ~CudnnLimit() { set_cudnn_element_limit(saved_); }
+  CudnnLimit(const CudnnLimit&) = delete;
+  CudnnLimit& operator=(const CudnnLimit&) = delete;
 
-TEST_CASE("cuda: convolutions match the CPU (plain, strided, 1x1, grouped, depthwise, bias)") {
-  ACTLAB_REQUIRE_GPU();
+ private:
+  int64_t saved_ = cudnn_element_limit();
+};
+
+// With `sliced`, each convolution runs in slices of two samples.
+void check_convolutions(bool sliced) {
   Random rng(1);
   struct Case {
     int64_t N, C, H, K, R;
@@ -104,31 +118,33 @@ TEST_CASE("cuda: convolutions match the CPU (plain, strided, 1x1, grouped, depth
                        Case{3, 8, 8, 16, 1, 2, 0, 1, false}, Case{2, 8, 7, 8, 3, 1, 1, 8, false},
                        Case{2, 6, 10, 4, 3, 2, 1, 2, true}, Case{5, 3, 32, 16, 3, 1, 1, 1, false},
                        Case{8, 16, 1, 4, 1, 1, 0, 1, true}, Case{8, 4, 1, 16, 1, 1, 0, 1, false}}) {   // cuBLAS path
+    const int64_t P = (c.H + 2 * c.pad - c.R) / c.stride + 1;
+    std::optional<CudnnLimit> limit;
+    if (sliced) limit.emplace(2 * std::max(c.C * c.H * c.H, c.K * P * P));
     std::vector<Tensor> in{random_tensor({c.N, c.C, c.H, c.H}, rng), random_tensor({c.K, c.C / c.groups, c.R, c.R}, rng)};
     if (c.bias) in.push_back(random_tensor({c.K}, rng));
     compare("conv2d " + std::to_string(c.C) + "->" + std::to_string(c.K) + " k" + std::to_string(c.R) + " s" +
-                std::to_string(c.stride) + " g" + std::to_string(c.groups),
+                std::to_string(c.stride) + " g" + std::to_string(c.groups) + (sliced ? " in slices" : ""),
             in, [&](std::vector<Var>& v) {
               return ops::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Var(), c.stride, c.pad, c.groups);
             });
   }
 }
 
-TEST_CASE("cuda: batch norm matches the CPU in training and evaluation, running statistics included") {
-  ACTLAB_REQUIRE_GPU();
+void check_batch_norm(const std::string& how) {
   Random rng(2);
   const Tensor x = random_tensor({8, 5, 6, 6}, rng, 2.0f), gamma = random_tensor({5}, rng), beta = random_tensor({5}, rng);
   Tensor mean_cpu = random_tensor({5}, rng), var_cpu = positive({5}, rng);
   Tensor mean_gpu = mean_cpu.to(Device::cuda), var_gpu = var_cpu.to(Device::cuda);
-  compare("batch_norm train", {x, gamma, beta}, [&](std::vector<Var>& v) {
+  compare("batch_norm train" + how, {x, gamma, beta}, [&](std::vector<Var>& v) {
     const bool gpu = v[0].device() == Device::cuda;
     return ops::batch_norm(v[0], v[1], v[2], gpu ? mean_gpu : mean_cpu, gpu ? var_gpu : var_cpu, true, 0.1f, 1e-5f);
   });
   // compare() ran each side once: the running statistics saw the same batch.
-  CHECK_TWINS("running_mean", mean_gpu, mean_cpu);
-  CHECK_TWINS("running_var", var_gpu, var_cpu);
+  CHECK_TWINS("running_mean" << how, mean_gpu, mean_cpu);
+  CHECK_TWINS("running_var" << how, var_gpu, var_cpu);
   compare(
-      "batch_norm eval", {x, gamma, beta},
+      "batch_norm eval" + how, {x, gamma, beta},
       [&](std::vector<Var>& v) {
         const bool gpu = v[0].device() == Device::cuda;
         NoGradScope no_grad;
@@ -136,6 +152,33 @@ TEST_CASE("cuda: batch norm matches the CPU in training and evaluation, running 
                                1e-5f);
       },
       false);
+}
+
+}  // namespace
+
+TEST_CASE("cuda: convolutions match the CPU (plain, strided, 1x1, grouped, depthwise, bias)") {
+  ACTLAB_REQUIRE_GPU();
+  check_convolutions(false);
+}
+
+TEST_CASE("cuda: batch norm matches the CPU in training and evaluation, running statistics included") {
+  ACTLAB_REQUIRE_GPU();
+  check_batch_norm("");
+}
+
+TEST_CASE("cuda: past cuDNN's element limit, convolutions run in slices of the batch and batch norm on own kernels") {
+  ACTLAB_REQUIRE_GPU();
+  check_convolutions(true);
+  {
+    const CudnnLimit limit(8 * 5 * 6 * 6 - 1);   // one element short of check_batch_norm's x
+    check_batch_norm(" (own kernels)");
+  }
+  // One sample over the limit: a clear error, not a cuDNN status.
+  const CudnnLimit limit(100);
+  Var x(Tensor::zeros({1, 3, 8, 8}, Device::cuda)), w(Tensor::zeros({4, 3, 3, 3}, Device::cuda));
+  CHECK_THROWS_WITH_AS(ops::conv2d(x, w, Var(), 1, 1, 1), doctest::Contains("elements cuDNN takes in one tensor"),
+                       Error);
+  tape().clear();
 }
 
 TEST_CASE("cuda: linear, pooling, spatial mean and the option-A shortcut match the CPU") {

@@ -7,8 +7,9 @@
 #   bash tools/gpu_run.sh [STEP...]   STEP: all build test cuda-test train train1 bench models acts oom profile sweep
 #   (default all = build test train bench profile; cuda-test builds and runs
 #   only the CUDA cases; models and acts are the ImageNet-size and activation
-#   parts of bench alone (acts takes BENCH_ACTS); oom checks that a batch the GPU
-#   cannot hold ends in one clear message; train1 is one epoch of Meta-ACON's
+#   parts of bench alone (acts takes BENCH_ACTS); oom runs tensors past cuDNN's
+#   element limit and checks that a batch the GPU cannot hold ends in one clear
+#   message; train1 is one epoch of Meta-ACON's
 #   pixel space; sweep is the activation issue's one-epoch check,
 #   `train --epochs 1` with SPEC 4-5 defaults, for every parametric activation
 #   (or SWEEP_ACTS) and seed (SWEEP_SEEDS, default 0 1 2), beside
@@ -133,11 +134,23 @@ if want acts; then
 fi
 
 if want oom; then
-  step "a batch the GPU cannot hold: one clear message, not a CUDA error"
-  # ResNet-18 at batch 60000 wants several hundred GiB of activations.
+  step "tensors past cuDNN's 2^31 - 1 elements: ResNet-18 at batch 60000 (its first layers hold 3.0e9)"
   timeout 180 ./build-gpu/actlab train --model resnet18 --data "$data" --batch 60000 --max-steps 1 --device cuda \
-    --out .gpu/run-oom 2>&1 | tr '\r' '\n' | tail -3
+    --out .gpu/run-large 2>&1 | tr '\r' '\n' | tail -2
+  step "a batch the GPU cannot hold (another process keeps all but 1 GiB): one clear message"
+  rm -f .gpu/hog-ready
+  python3 -c "import torch, time
+free, _ = torch.cuda.mem_get_info()
+hog = torch.empty(free - (1 << 30), dtype=torch.uint8, device='cuda')
+print('another process holds', hog.numel() >> 30, 'GiB', flush=True)
+open('.gpu/hog-ready', 'w').close()
+time.sleep(90)" &
+  hog=$!
+  for _ in $(seq 60); do [ -e .gpu/hog-ready ] && break; sleep 1; done
+  timeout 60 ./build-gpu/actlab train --model resnet20 --data "$data" --batch 4096 --max-steps 1 --device cuda \
+    --out .gpu/run-oom 2>&1 | tr '\r' '\n' | tail -2
   echo "exit status ${PIPESTATUS[0]}"
+  kill $hog 2>/dev/null; wait $hog 2>/dev/null
 fi
 
 if want train1; then

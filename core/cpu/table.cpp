@@ -1,6 +1,10 @@
-// The CPU row of the kernel table, thread control, and the table lookup.
+// The CPU row of the kernel table, thread and determinism settings, cuDNN's
+// element limit, and the table lookup.
 #include <cblas.h>
 #include <omp.h>
+
+#include <cstdint>
+#include <limits>
 
 #include "core/cpu/cpu_kernels.h"
 #include "core/error.h"
@@ -33,10 +37,18 @@ const Kernels& kernels(Device device) {
 
 namespace {
 bool deterministic_algorithms = false;
-}
+int64_t cudnn_limit = std::numeric_limits<int32_t>::max();
+}  // namespace
 
 void set_deterministic(bool on) { deterministic_algorithms = on; }
 bool deterministic() { return deterministic_algorithms; }
+
+int64_t cudnn_element_limit() { return cudnn_limit; }
+void set_cudnn_element_limit(int64_t limit) {
+  check(limit >= 1 && limit <= std::numeric_limits<int32_t>::max(),
+        "cuDNN's element limit must be from 1 to 2^31 - 1 (got " + std::to_string(limit) + ")");
+  cudnn_limit = limit;
+}
 
 void set_num_threads(int threads) {
   check(threads >= 1, "--threads must be at least 1 (got " + std::to_string(threads) + ")");

@@ -1,7 +1,9 @@
 // Convolution on the GPU through cuDNN: descriptors and algorithms are made
 // once per geometry and cached. Algorithms come from cuDNN's heuristics
 // (the first that fits the workspace limit; only deterministic ones under
-// --deterministic), in plain fp32 math (CUDNN_FMA_MATH: no TF32).
+// --deterministic), in plain fp32 math (CUDNN_FMA_MATH: no TF32). Batches
+// whose tensors pass cuDNN's element limit run in slices of the batch.
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -121,26 +123,52 @@ bool is_fully_connected(const ConvShape& s) {
 Tensor workspace(size_t bytes) { return bytes ? scratch(static_cast<int64_t>((bytes + 3) / 4)) : Tensor(); }
 void* pointer(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
 
+// cuDNN takes at most cudnn_element_limit() elements in a tensor, so a larger
+// batch runs in slices: calls f(slice, first sample) with slice.N samples
+// each (the last slice may be smaller), in order.
+template <class F>
+void for_each_slice(const ConvShape& s, F&& f) {
+  const int64_t per_sample = std::max(s.C * s.H * s.W, s.K * s.P * s.Q);
+  actlab::check(per_sample <= cudnn_element_limit(),
+                "a convolution on the GPU: one sample's " + std::to_string(s.C) + "x" + std::to_string(s.H) + "x" +
+                    std::to_string(s.W) + " input or " + std::to_string(s.K) + "x" + std::to_string(s.P) + "x" +
+                    std::to_string(s.Q) + " output holds more than the " + std::to_string(cudnn_element_limit()) +
+                    " elements cuDNN takes in one tensor");
+  const int64_t most = cudnn_element_limit() / per_sample;
+  for (int64_t n = 0; n < s.N; n += most) {
+    ConvShape slice = s;
+    slice.N = std::min(most, s.N - n);
+    f(slice, n);
+  }
+}
+
 void backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
   if (is_fully_connected(s)) return linear_input_gradient(s.N, s.C, s.K, dy.data(), w.data(), dx.data());
   const float one = 1.0f, zero = 0.0f;
-  const ConvPlan& p = plan(s);
-  Tensor ws = workspace(p.bwd_data_bytes);
-  check(cudnnConvolutionBackwardData(cudnn(), &one, p.w, w.data(), p.y, dy.data(), p.conv, p.bwd_data, pointer(ws),
-                                     p.bwd_data_bytes, &zero, p.x, dx.data()),
-        "cudnnConvolutionBackwardData");
+  for_each_slice(s, [&](const ConvShape& slice, int64_t n) {
+    const ConvPlan& p = plan(slice);
+    Tensor ws = workspace(p.bwd_data_bytes);
+    check(cudnnConvolutionBackwardData(cudnn(), &one, p.w, w.data(), p.y, dy.data() + n * s.K * s.P * s.Q, p.conv,
+                                       p.bwd_data, pointer(ws), p.bwd_data_bytes, &zero, p.x,
+                                       dx.data() + n * s.C * s.H * s.W),
+          "cudnnConvolutionBackwardData");
+  });
 }
 
 void backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tensor& dw, Tensor& dbias) {
   if (is_fully_connected(s)) {
     linear_weight_gradient(s.N, s.C, s.K, dy.data(), x.data(), dw.data());
   } else {
-    const ConvPlan& p = plan(s);
-    Tensor ws = workspace(p.bwd_filter_bytes);
+    // The first slice writes dw, later ones add to it.
     const float one = 1.0f, zero = 0.0f;
-    check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data(), p.y, dy.data(), p.conv, p.bwd_filter,
-                                         pointer(ws), p.bwd_filter_bytes, &zero, p.w, dw.data()),
-          "cudnnConvolutionBackwardFilter");
+    for_each_slice(s, [&](const ConvShape& slice, int64_t n) {
+      const ConvPlan& p = plan(slice);
+      Tensor ws = workspace(p.bwd_filter_bytes);
+      check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data() + n * s.C * s.H * s.W, p.y,
+                                           dy.data() + n * s.K * s.P * s.Q, p.conv, p.bwd_filter, pointer(ws),
+                                           p.bwd_filter_bytes, n == 0 ? &zero : &one, p.w, dw.data()),
+            "cudnnConvolutionBackwardFilter");
+    });
   }
   if (dbias.defined()) {
     const int64_t PQ = s.P * s.Q;
@@ -157,14 +185,17 @@ void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const 
     Tensor y2 = y.view({s.N, s.K});
     return linear_forward(x.view({s.N, s.C}), w.view({s.K, s.C}), bias, y2);
   }
-  const ConvPlan& p = plan(s);
-  Tensor ws = workspace(p.fwd_bytes);
   const float one = 1.0f, zero = 0.0f;
-  check(cudnnConvolutionForward(cudnn(), &one, p.x, x.data(), p.w, w.data(), p.conv, p.fwd, pointer(ws), p.fwd_bytes,
-                                &zero, p.y, y.data()),
-        "cudnnConvolutionForward");
-  if (bias.defined())
-    check(cudnnAddTensor(cudnn(), &one, p.bias, bias.data(), &one, p.y, y.data()), "cudnnAddTensor (conv bias)");
+  for_each_slice(s, [&](const ConvShape& slice, int64_t n) {
+    const ConvPlan& p = plan(slice);
+    Tensor ws = workspace(p.fwd_bytes);
+    float* out = y.data() + n * s.K * s.P * s.Q;
+    check(cudnnConvolutionForward(cudnn(), &one, p.x, x.data() + n * s.C * s.H * s.W, p.w, w.data(), p.conv, p.fwd,
+                                  pointer(ws), p.fwd_bytes, &zero, p.y, out),
+          "cudnnConvolutionForward");
+    if (bias.defined())
+      check(cudnnAddTensor(cudnn(), &one, p.bias, bias.data(), &one, p.y, out), "cudnnAddTensor (conv bias)");
+  });
 }
 
 void conv2d_backward(const ConvShape& s, const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw,
