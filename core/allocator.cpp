@@ -1,11 +1,12 @@
-// Size-bucketed cache of aligned blocks (see allocator.h).
+// Size-bucketed cache of aligned blocks, reused best-fit (see allocator.h).
 #include "core/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <new>
-#include <unordered_map>
-#include <vector>
+
+#include "core/block_cache.h"
 
 namespace actlab::host_allocator {
 namespace {
@@ -14,10 +15,9 @@ constexpr size_t kAlignment = 64;
 
 struct Cache {
   std::mutex mutex;
-  std::unordered_map<size_t, std::vector<void*>> free_blocks;
+  BlockCache blocks;
   size_t in_use = 0;
   size_t peak = 0;
-  size_t cached = 0;   // bytes in free_blocks
 };
 
 Cache& cache() {
@@ -39,42 +39,36 @@ size_t bucket(size_t bytes) {
 }  // namespace
 
 void* allocate(size_t bytes) {
-  size_t size = bucket(bytes);
+  const size_t size = bucket(bytes);
   Cache& c = cache();
-  {
-    std::lock_guard lock(c.mutex);
-    c.in_use += size;
-    if (c.in_use > c.peak) c.peak = c.in_use;
-    auto it = c.free_blocks.find(size);
-    if (it != c.free_blocks.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      c.cached -= size;
-      return p;
+  std::lock_guard lock(c.mutex);
+  size_t block = size;
+  void* p = c.blocks.take(size, block);
+  if (!p) {
+    p = std::aligned_alloc(kAlignment, size);
+    if (!p) {   // the system is short: hand back what the cache holds and try once more
+      c.blocks.drain([](void* block) { std::free(block); });
+      p = std::aligned_alloc(kAlignment, size);
     }
+    if (!p) throw std::bad_alloc();
+    c.blocks.add(p, block);
   }
-  void* p = std::aligned_alloc(kAlignment, size);
-  if (!p) throw std::bad_alloc();
+  c.in_use += block;
+  c.peak = std::max(c.peak, c.in_use);
   return p;
 }
 
-void release(void* ptr, size_t bytes) {
+void release(void* ptr, size_t /*bytes: the cache knows the block's size*/) {
   if (!ptr) return;
-  size_t size = bucket(bytes);
   Cache& c = cache();
   std::lock_guard lock(c.mutex);
-  c.in_use -= size;
-  c.cached += size;
-  c.free_blocks[size].push_back(ptr);
+  c.in_use -= c.blocks.put(ptr);
 }
 
 void empty_cache() {
   Cache& c = cache();
   std::lock_guard lock(c.mutex);
-  for (auto& [size, blocks] : c.free_blocks)
-    for (void* p : blocks) std::free(p);
-  c.free_blocks.clear();
-  c.cached = 0;
+  c.blocks.drain([](void* block) { std::free(block); });
 }
 
 size_t bytes_in_use() {
@@ -84,7 +78,7 @@ size_t bytes_in_use() {
 
 size_t bytes_held() {
   std::lock_guard lock(cache().mutex);
-  return cache().in_use + cache().cached;
+  return cache().in_use + cache().blocks.cached_bytes();
 }
 
 size_t peak_bytes_in_use() {

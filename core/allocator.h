@@ -1,6 +1,8 @@
 // Caching host allocator: blocks are 64-byte aligned and kept in size buckets
 // after release, so a training step reuses last step's memory instead of going
-// back to malloc. It also counts bytes in use and their peak for the benchmarks.
+// back to malloc. A request takes the smallest cached block that holds it, up
+// to twice its size, so an epoch's last, smaller batch reuses the full batches'
+// blocks. It also counts bytes in use and their peak for the benchmarks.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -154,7 +154,14 @@ void check_batch_fits(const ModelArgs& a, const Dataset& set, int64_t batch, int
   const double per_sample =
       std::max(0.0, (at4 - at2) / 2.0) + kLoaderCopies * sizeof(float) * static_cast<double>(set.image_size());
   const auto footprint = [&](int64_t n) { return n > 0 ? at2 + per_sample * static_cast<double>(n - 2) : 0.0; };
-  const auto need = [&](int64_t b) { return footprint(std::min(b, count)) + footprint(count > b ? count % b : 0); };
+  // An epoch's last, smaller batch runs in the full batches' blocks where each
+  // of its tensors needs at least half the block (host_allocator's rule); with
+  // the buckets' rounding that holds from 5/8 of the batch on.
+  const auto last_extra = [&](int64_t b) {
+    const int64_t rest = count > b ? count % b : 0;
+    return 8 * rest < 5 * b ? rest : 0;
+  };
+  const auto need = [&](int64_t b) { return footprint(std::min(b, count)) + footprint(last_extra(b)); };
   if (need(batch) <= available) return;
   const auto size = [](double bytes) {
     char text[32];
@@ -168,7 +175,7 @@ void check_batch_fits(const ModelArgs& a, const Dataset& set, int64_t batch, int
   while (fits > 1 && need(fits) > available) --fits;
   const std::string advice = need(fits) <= available ? "--batch " + std::to_string(fits) + " fits"
                                                      : "not even --batch 1 fits";
-  const int64_t rest = count > batch ? count % batch : 0;
+  const int64_t rest = last_extra(batch);
   fail("--batch " + std::to_string(batch) + ": " + (pass == Pass::training ? "training" : "evaluation") +
        " would hold about " + size(need(batch)) + " (" + std::to_string(static_cast<int64_t>(per_sample / 1024.0)) +
        " KiB per sample" + (rest ? ", the last batch of " + std::to_string(rest) + " included" : std::string()) +

@@ -1,5 +1,6 @@
 // CUDA device memory: a caching allocator over cudaMalloc (blocks are kept in
-// size buckets after release, as on the host) and host<->device copies.
+// size buckets after release and reused best-fit, as on the host) and
+// host<->device copies.
 //
 // Copies to the device go through pinned staging buffers and are queued on
 // the default stream without the host waiting: the host's bytes are taken at
@@ -13,9 +14,9 @@
 #include <deque>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "core/block_cache.h"
 #include "core/device.h"
 #include "core/error.h"
 
@@ -35,73 +36,74 @@ size_t bucket(size_t bytes) {
   return (bytes + quarter - 1) / quarter * quarter;
 }
 
-// Released blocks by bucket size, for reuse: device memory and pinned host
-// buffers alike.
-struct BlockCache {
+// Released blocks for reuse (core/block_cache.h), device memory and pinned
+// host buffers alike, each cache under its own lock.
+struct LockedCache {
   std::mutex mutex;
-  std::unordered_map<size_t, std::vector<void*>> free_blocks;
-
-  void* take(size_t size) {
-    std::lock_guard lock(mutex);
-    auto& blocks = free_blocks[size];
-    if (blocks.empty()) return nullptr;
-    void* p = blocks.back();
-    blocks.pop_back();
-    return p;
-  }
-  void put(size_t size, void* p) {
-    std::lock_guard lock(mutex);
-    free_blocks[size].push_back(p);
-  }
+  BlockCache blocks;
 };
 
-BlockCache& cache() {
-  static BlockCache* c = new BlockCache;
+LockedCache& device_cache() {
+  static LockedCache* c = new LockedCache;
   return *c;
 }
 
 void* device_allocate(size_t bytes) {
   const size_t size = bucket(bytes ? bytes : 1);
-  if (void* p = cache().take(size)) return p;
+  LockedCache& c = device_cache();
+  std::lock_guard lock(c.mutex);
+  size_t block = size;
+  if (void* p = c.blocks.take(size, block)) return p;
   void* p = nullptr;
   cudaError_t status = cudaMalloc(&p, size);
-  if (status != cudaSuccess) {
-    // Free the cache and try once more before giving up.
-    std::lock_guard lock(cache().mutex);
-    for (auto& [s, blocks] : cache().free_blocks)
-      for (void* b : blocks) cudaFree(b);
-    cache().free_blocks.clear();
+  if (status == cudaErrorMemoryAllocation) {
+    // Clear the error (out of memory is not sticky, but the next launch check
+    // would read it), free the cache and try once more before giving up.
+    (void)cudaGetLastError();
+    c.blocks.drain([](void* cached) { cudaFree(cached); });
     status = cudaMalloc(&p, size);
     if (status == cudaErrorMemoryAllocation) {
-      (void)cudaGetLastError();   // reset the last-error state (out of memory is not sticky)
+      (void)cudaGetLastError();
       fail("the GPU ran out of memory allocating " + std::to_string(size >> 20) +
            " MiB; use a smaller --batch (or --device cpu)");
     }
-    check_cuda(status, "cudaMalloc");
   }
+  check_cuda(status, "cudaMalloc");
+  c.blocks.add(p, size);
   return p;
 }
 
-void device_release(void* ptr, size_t bytes) {
-  if (ptr) cache().put(bucket(bytes ? bytes : 1), ptr);
+void device_release(void* ptr, size_t /*bytes: the cache knows the block's size*/) {
+  if (!ptr) return;
+  LockedCache& c = device_cache();
+  std::lock_guard lock(c.mutex);
+  c.blocks.put(ptr);
 }
 
-// Pinned host buffers, kept by size like device blocks (cudaHostAlloc is
-// slow), and events to mark when the copies that use them have run.
-BlockCache& pinned() {
-  static BlockCache* p = new BlockCache;
-  return *p;
+// Pinned host buffers, kept like device blocks (cudaHostAlloc is slow), and
+// events to mark when the copies that use them have run.
+LockedCache& pinned() {
+  static LockedCache* c = new LockedCache;
+  return *c;
 }
 
 void* pinned_allocate(size_t bytes) {
   const size_t size = bucket(bytes ? bytes : 1);
-  if (void* p = pinned().take(size)) return p;
+  LockedCache& c = pinned();
+  std::lock_guard lock(c.mutex);
+  size_t block = size;
+  if (void* p = c.blocks.take(size, block)) return p;
   void* p = nullptr;
   check_cuda(cudaHostAlloc(&p, size, cudaHostAllocDefault), "cudaHostAlloc");
+  c.blocks.add(p, size);
   return p;
 }
 
-void pinned_release(void* p, size_t bytes) { pinned().put(bucket(bytes ? bytes : 1), p); }
+void pinned_release(void* p, size_t /*bytes*/) {
+  LockedCache& c = pinned();
+  std::lock_guard lock(c.mutex);
+  c.blocks.put(p);
+}
 
 struct EventPool {
   std::mutex mutex;
