@@ -111,12 +111,6 @@ __global__ void input_gradient_kernel(const float* dy, const float* x, const flo
   }
 }
 
-// x's [N, C, H·W] sizes.
-struct Planes {
-  int64_t N, C, HW;
-  explicit Planes(const Tensor& x) : N(x.size(0)), C(x.size(1)), HW(x.numel() / (x.size(0) * x.size(1))) {}
-};
-
 void check_epsilon(float eps) {
   actlab::check(eps >= CUDNN_BN_MIN_EPSILON, "batch norm on the GPU: eps " + std::to_string(eps) +
                                                  " is below cuDNN's minimum " + std::to_string(CUDNN_BN_MIN_EPSILON));
@@ -129,7 +123,7 @@ void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
                       Tensor& save_invstd) {
   check_epsilon(eps);
   if (beyond_cudnn(x)) {
-    const Planes p(x);
+    const Planes p = planes_of(x);
     statistics_kernel<<<static_cast<unsigned>(p.C), kChannelThreads>>>(x.data(), p.N, p.C, p.HW, momentum, eps,
                                                                         running_mean.data(), running_var.data(),
                                                                         save_mean.data(), save_invstd.data());
@@ -152,7 +146,7 @@ void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, c
                      const Tensor& running_var, float eps, Tensor& y) {
   check_epsilon(eps);
   if (beyond_cudnn(x)) {
-    const Planes p(x);
+    const Planes p = planes_of(x);
     normalize_kernel<<<blocks_for(x.numel()), kThreads>>>(x.data(), running_mean.data(), nullptr, running_var.data(),
                                                           eps, gamma.data(), beta.data(), x.numel(), p.C, p.HW,
                                                           y.data());
@@ -169,7 +163,7 @@ void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, c
 void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                          const Tensor& save_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   if (beyond_cudnn(x)) {
-    const Planes p(x);
+    const Planes p = planes_of(x);
     parameter_gradient_kernel<<<static_cast<unsigned>(p.C), kChannelThreads>>>(
         dy.data(), x.data(), save_mean.data(), save_invstd.data(), p.N, p.C, p.HW, dgamma.data(), dbeta.data());
     check_launch("batch norm parameter gradients");
