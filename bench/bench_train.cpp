@@ -19,7 +19,7 @@
 
 using namespace actlab;
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   int64_t C = 3, H = 32, W = 32, batch = 128;
   int threads = 2, steps = 20, warmup = 3;
   std::string device_name = "cpu", act, model_name = "resnet20";
@@ -70,14 +70,24 @@ int main(int argc, char** argv) {
   for (int i = 0; i < warmup; ++i) step();
   host_allocator::reset_peak();
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i) step();
+  float loss = 0.0f;
+  for (int i = 0; i < steps; ++i) loss = step();
   model->named_parameters().back().second->var.value().to_vector();   // the last update has landed
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::printf("{\"impl\": \"actlab\", \"model\": \"%s\", \"device\": \"%s\", \"act\": \"%s\", \"input\": \"%ld,%ld,%ld\", \"batch\": %ld, \"threads\": %d, "
-              "\"images_per_s\": %.1f, \"peak_tensor_mib\": %.1f, \"max_rss_mib\": %.1f}\n",
-              model_name.c_str(), device_name.c_str(), (act.empty() ? default_activation(model_name) : act).c_str(), C, H, W, batch, threads, steps * batch / seconds, host_allocator::peak_bytes_in_use() / 1048576.0,
+              "\"images_per_s\": %.1f, \"last_loss\": %.4f, \"peak_tensor_mib\": %.1f, \"max_rss_mib\": %.1f}\n",
+              model_name.c_str(), device_name.c_str(), (act.empty() ? default_activation(model_name) : act).c_str(), C, H, W, batch, threads, steps * batch / seconds, loss, host_allocator::peak_bytes_in_use() / 1048576.0,
               usage.ru_maxrss / 1024.0);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "bench_train: error: %s\n", error.what());
+    return 1;
+  }
 }
