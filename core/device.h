@@ -51,6 +51,7 @@ const DeviceMemory& device_memory(Device device);  // throws Error if the backen
 #ifdef ACTLAB_HAVE_CUDA
 const DeviceMemory& cuda_device_memory();           // core/cuda/memory.cu
 bool cuda_device_present();
+size_t cuda_free_bytes();                           // 0 where no GPU answers
 #endif
 
 }  // namespace actlab

@@ -86,6 +86,14 @@ bool cuda_available() {
 #endif
 }
 
+size_t cuda_free_memory() {
+#ifdef ACTLAB_HAVE_CUDA
+  return cuda_free_bytes();
+#else
+  return 0;
+#endif
+}
+
 std::string to_string(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
 
 Device parse_device(const std::string& name) {

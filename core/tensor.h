@@ -12,6 +12,7 @@ enum class Device : uint8_t { cpu, cuda };
 std::string to_string(Device device);
 Device parse_device(const std::string& name);   // "cpu" | "cuda"; throws Error
 bool cuda_available();                           // built with CUDA and a GPU answers
+size_t cuda_free_memory();                       // bytes the GPU has free (0 without one)
 
 using Shape = std::vector<int64_t>;
 int64_t numel(const Shape& shape);

@@ -183,6 +183,132 @@ TEST_CASE("cuda: past cuDNN's element limit, convolutions run in slices of the b
   tape().clear();
 }
 
+// A GPU tensor whose values differ at every index (a hash of index and seed,
+// in [-1, 1)), quick enough to make for billions of elements.
+Tensor hashed(Shape shape, uint64_t seed) {
+  Tensor t = Tensor::empty(std::move(shape));
+  float* d = t.data();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    uint64_t z = static_cast<uint64_t>(i) + seed * 0x9E3779B97F4A7C15ull;   // splitmix64's finaliser
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    d[i] = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+  }
+  return t.to(Device::cuda);
+}
+
+bool bitwise_equal(const Tensor& a, const Tensor& b) { return a.to_vector() == b.to_vector(); }
+
+TEST_CASE("cuda: at full size, past 2^31 elements, sliced convolutions and own batch norm agree with cuDNN's pieces") {
+  ACTLAB_REQUIRE_GPU();
+  constexpr size_t kNeeded = size_t{64} << 30;
+  if (cuda_free_memory() < kNeeded) {
+    std::printf("actlab-skip: needs 64 GiB of free GPU memory\n");
+    return;
+  }
+  const Kernels& k = kernels(Device::cuda);
+  // y = conv(x): 16,500 samples of 8x128x128, 2.16e9 elements.
+  const int64_t N = 16500, C = 2, K = 8, HW = 128 * 128;
+  const int64_t most = cudnn_element_limit() / (K * HW);   // samples per slice: 16,383
+  REQUIRE(most < N);
+  const ConvShape shape{N, C, 128, 128, K, 3, 3, 128, 128, 1, 1, 1};
+  auto part = [&](int64_t n) { ConvShape s = shape; s.N = n; return s; };
+  const Tensor x = hashed({N, C, 128, 128}, 1), w = hashed({K, C, 3, 3}, 2), dy = hashed({N, K, 128, 128}, 3);
+  Tensor none;
+
+  Tensor y = Tensor::empty({N, K, 128, 128}, Device::cuda);
+  k.conv2d_forward(shape, x, w, none, y);
+  Tensor tail = Tensor::empty({N - most, K, 128, 128}, Device::cuda);
+  k.conv2d_forward(part(N - most), x.slice(most, N), w, none, tail);
+  CHECK_MESSAGE(bitwise_equal(y.slice(most, N), tail), "the last slice's output is not where it belongs");
+  Tensor before = Tensor::empty({100, K, 128, 128}, Device::cuda);
+  k.conv2d_forward(part(100), x.slice(most - 100, most), w, none, before);
+  CHECK_TWINS("conv2d output before the slice boundary", y.slice(most - 100, most), before);
+
+  Tensor dx = Tensor::empty(x.shape(), Device::cuda), dw = Tensor::empty(w.shape(), Device::cuda);
+  k.conv2d_backward(shape, dy, x, w, dx, dw, none);
+  Tensor dx_tail = Tensor::empty({N - most, C, 128, 128}, Device::cuda), dw_tail = Tensor::empty(w.shape(), Device::cuda);
+  Tensor dw_head = Tensor::empty(w.shape(), Device::cuda);
+  k.conv2d_backward(part(N - most), dy.slice(most, N), x.slice(most, N), w, dx_tail, dw_tail, none);
+  k.conv2d_backward(part(most), dy.slice(0, most), x.slice(0, most), w, none, dw_head, none);
+  CHECK_MESSAGE(bitwise_equal(dx.slice(most, N), dx_tail), "the last slice's input gradient is not where it belongs");
+  std::vector<float> dw_sum = dw_head.to_vector();
+  const std::vector<float> dw_t = dw_tail.to_vector();
+  for (size_t i = 0; i < dw_sum.size(); ++i) dw_sum[i] += dw_t[i];
+  CHECK_TWINS("conv2d weight gradient, the slices' sum", dw, Tensor::from_vector(w.shape(), dw_sum));
+
+  // Batch norm over y + 3 (2.16e9 elements: the own kernels) against cuDNN
+  // on the two slices, combined: mean = Σ nᵢ·meanᵢ / N, var = Σ nᵢ·(varᵢ +
+  // meanᵢ²) / N − mean². The mean of 3 and the gradient dy + y + 1 keep every
+  // sum compared here far from 0, where float rounding would dominate it.
+  k.affine_scalar(y, 1.0f, 3.0f, y);
+  Tensor dy_bn = Tensor::empty(y.shape(), Device::cuda);
+  k.binary_forward(BinaryOp::add, dy, y, dy_bn);
+  k.affine_scalar(dy_bn, 1.0f, 1.0f, dy_bn);
+  const std::pair<int64_t, int64_t> slices[] = {{0, most}, {most, N}};
+  const Tensor gamma = hashed({K}, 4), beta = hashed({K}, 5);
+  Tensor running_mean = Tensor::zeros({K}, Device::cuda), running_var = Tensor::full({K}, 1.0f, Device::cuda);
+  Tensor mean = Tensor::empty({K}, Device::cuda), invstd = Tensor::empty({K}, Device::cuda);
+  Tensor z = Tensor::empty(y.shape(), Device::cuda);
+  const float eps = 1e-5f;
+  k.batch_norm_train(y, gamma, beta, running_mean, running_var, 0.1f, eps, z, mean, invstd);
+  std::vector<double> sum(K), squares(K);
+  for (const auto& [begin, end] : slices) {
+    Tensor rm = Tensor::zeros({K}, Device::cuda), rv = Tensor::full({K}, 1.0f, Device::cuda);
+    Tensor m = Tensor::empty({K}, Device::cuda), s = Tensor::empty({K}, Device::cuda);
+    Tensor out = Tensor::empty({end - begin, K, 128, 128}, Device::cuda);
+    k.batch_norm_train(y.slice(begin, end), gamma, beta, rm, rv, 0.1f, eps, out, m, s);
+    const std::vector<float> mv = m.to_vector(), sv = s.to_vector();
+    for (int64_t c = 0; c < K; ++c) {
+      const double n = static_cast<double>(end - begin), var = 1.0 / (double(sv[c]) * sv[c]) - eps;
+      sum[c] += n * mv[c];
+      squares[c] += n * (var + double(mv[c]) * mv[c]);
+    }
+  }
+  std::vector<float> mean_ref(K), invstd_ref(K), var_ref(K);
+  for (int64_t c = 0; c < K; ++c) {
+    const double m = sum[c] / N, var = squares[c] / N - m * m;
+    mean_ref[c] = static_cast<float>(m);
+    var_ref[c] = static_cast<float>(var);
+    invstd_ref[c] = static_cast<float>(1.0 / std::sqrt(var + eps));
+  }
+  CHECK_TWINS("batch norm mean", mean, Tensor::from_vector({K}, mean_ref));
+  CHECK_TWINS("batch norm 1/sqrt(var + eps)", invstd, Tensor::from_vector({K}, invstd_ref));
+  // The last samples, normalised by cuDNN's evaluation kernel with the combined statistics.
+  Tensor z_tail = Tensor::empty(tail.shape(), Device::cuda);
+  k.batch_norm_eval(y.slice(most, N), gamma, beta, Tensor::from_vector({K}, mean_ref).to(Device::cuda),
+                    Tensor::from_vector({K}, var_ref).to(Device::cuda), eps, z_tail);
+  CHECK_TWINS("batch norm output of the last samples", z.slice(most, N), z_tail);
+
+  // Parameter gradients: cuDNN's backward of each slice against the whole
+  // batch's saved statistics, summed.
+  Tensor dz = Tensor::empty(y.shape(), Device::cuda), dgamma = Tensor::empty({K}, Device::cuda),
+         dbeta = Tensor::empty({K}, Device::cuda);
+  k.batch_norm_backward(dy_bn, y, gamma, mean, invstd, dz, dgamma, dbeta);
+  std::vector<float> dgamma_ref(K), dbeta_ref(K);
+  for (const auto& [begin, end] : slices) {
+    Tensor g = Tensor::empty({K}, Device::cuda), b = Tensor::empty({K}, Device::cuda);
+    Tensor d = Tensor::empty({end - begin, K, 128, 128}, Device::cuda);
+    k.batch_norm_backward(dy_bn.slice(begin, end), y.slice(begin, end), gamma, mean, invstd, d, g, b);
+    const std::vector<float> gv = g.to_vector(), bv = b.to_vector();
+    for (int64_t c = 0; c < K; ++c) dgamma_ref[c] += gv[c], dbeta_ref[c] += bv[c];
+  }
+  CHECK_TWINS("batch norm gamma gradient", dgamma, Tensor::from_vector({K}, dgamma_ref));
+  CHECK_TWINS("batch norm beta gradient", dbeta, Tensor::from_vector({K}, dbeta_ref));
+  // dx of the last samples from the definition, on the host.
+  const std::vector<float> yt = y.slice(most, N).to_vector(), dyt = dy_bn.slice(most, N).to_vector(),
+                           g = gamma.to_vector(), mv = mean.to_vector(), sv = invstd.to_vector(),
+                           dg = dgamma.to_vector(), db = dbeta.to_vector();
+  std::vector<float> dz_ref(yt.size());
+  const double M = static_cast<double>(N * HW);
+  for (size_t i = 0; i < yt.size(); ++i) {
+    const size_t c = (i / HW) % K;
+    const double xhat = (double(yt[i]) - mv[c]) * sv[c];
+    dz_ref[i] = static_cast<float>(g[c] * double(sv[c]) * (dyt[i] - db[c] / M - xhat * dg[c] / M));
+  }
+  CHECK_TWINS("batch norm input gradient of the last samples", dz.slice(most, N), Tensor::from_vector(tail.shape(), dz_ref));
+}
+
 TEST_CASE("cuda: linear, pooling, spatial mean and the option-A shortcut match the CPU") {
   ACTLAB_REQUIRE_GPU();
   Random rng(3);

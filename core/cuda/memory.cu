@@ -246,4 +246,13 @@ bool cuda_device_present() {
   return present;
 }
 
+size_t cuda_free_bytes() {
+  size_t free = 0, total = 0;
+  if (!cuda_device_present() || cudaMemGetInfo(&free, &total) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return free;
+}
+
 }  // namespace actlab
