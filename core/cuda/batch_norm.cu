@@ -2,8 +2,8 @@
 // batch norm. cuDNN normalises with the biased batch variance and updates the
 // running variance with the unbiased one, as PyTorch does (SPEC 5); its saved
 // inverse variance is 1/sqrt(var + eps), the same as the CPU kernel saves.
-// Tensors over cuDNN's element limit (cudnn_element_limit()) run on the
-// kernels at the end of this file instead, with the same math.
+// Tensors over cuDNN's element limit (cudnn_element_limit()) run on the own
+// kernels below instead, with the same math.
 #include "core/cuda/cuda_common.h"
 #include "core/cuda/cuda_kernels.h"
 
