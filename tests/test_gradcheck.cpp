@@ -109,6 +109,54 @@ TEST_CASE("conv2d forward equals the direct sum of its definition") {
   }
 }
 
+// At batch 64 and 16 channels oneDNN runs a 3x3 stride-1 convolution's forward and backward-data
+// passes as Winograd F(4x4, 3x3) (ONEDNN_VERBOSE shows jit_wino_4x3), whose transforms round
+// differently from a direct sum. Output, dx and dw against the definition summed in double.
+TEST_CASE("a 3x3 convolution at batch 64 (Winograd in oneDNN) gives the definition's output and gradients") {
+  Random rng(23);
+  const int64_t N = 64, C = 16, K = 16, H = 16, R = 3;
+  const Tensor x = random_tensor({N, C, H, H}, rng), w = random_tensor({K, C, R, R}, rng, 0.3f),
+               dy = random_tensor({N, K, H, H}, rng);
+  Var xv(x.clone(), true), wv(w.clone(), true);
+  const Var y = ops::conv2d(xv, wv, Var(), 1, 1, 1);
+  backward(ops::sum(ops::mul(y, Var(dy))));
+  Tensor y_ref = Tensor::zeros(y.shape()), dx_ref = Tensor::zeros(x.shape()), dw_ref = Tensor::zeros(w.shape());
+  std::vector<double> dx_sum(x.numel()), dw_sum(w.numel());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t p = 0; p < H; ++p)
+        for (int64_t q = 0; q < H; ++q) {
+          const int64_t out = ((n * K + k) * H + p) * H + q;
+          double sum = 0.0;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t r = 0; r < R; ++r)
+              for (int64_t t = 0; t < R; ++t) {
+                const int64_t h = p - 1 + r, v = q - 1 + t;
+                if (h < 0 || h >= H || v < 0 || v >= H) continue;
+                const int64_t in = ((n * C + c) * H + h) * H + v, tap = ((k * C + c) * R + r) * R + t;
+                sum += double(x.data()[in]) * w.data()[tap];
+                dx_sum[in] += double(dy.data()[out]) * w.data()[tap];
+                dw_sum[tap] += double(dy.data()[out]) * x.data()[in];
+              }
+          y_ref.data()[out] = static_cast<float>(sum);
+        }
+  for (int64_t i = 0; i < x.numel(); ++i) dx_ref.data()[i] = static_cast<float>(dx_sum[i]);
+  for (int64_t i = 0; i < w.numel(); ++i) dw_ref.data()[i] = static_cast<float>(dw_sum[i]);
+  // ‖a − b‖ / ‖b‖: float32 sums land near 2e-7 of the norm and Winograd's near 1e-6; a wrong
+  // transform or tile lands far above 1e-5.
+  const auto error = [](const Tensor& a, const Tensor& b) {
+    double diff = 0.0, norm = 0.0;
+    for (int64_t i = 0; i < b.numel(); ++i) {
+      diff += (double(a.data()[i]) - b.data()[i]) * (double(a.data()[i]) - b.data()[i]);
+      norm += double(b.data()[i]) * b.data()[i];
+    }
+    return std::sqrt(diff / norm);
+  };
+  CHECK_MESSAGE(error(y.value(), y_ref) < 1e-5, "output: relative error " << error(y.value(), y_ref));
+  CHECK_MESSAGE(error(xv.grad(), dx_ref) < 1e-5, "dx: relative error " << error(xv.grad(), dx_ref));
+  CHECK_MESSAGE(error(wv.grad(), dw_ref) < 1e-5, "dw: relative error " << error(wv.grad(), dw_ref));
+}
+
 // Depthwise convolution (groups == C == K) runs its own kernel (core/cpu/depthwise_conv.cpp). Every
 // output and gradient is checked against the definition summed in double, on sizes that are no
 // multiple of the vector width, odd heights at stride 2, pads 0 to 3, 5x5 and non-square kernels.
