@@ -22,6 +22,19 @@ inline Tensor random_tensor(Shape shape, Random& rng, float scale = 1.0f) {
   return t;
 }
 
+// ‖a − b‖ / ‖b‖ over all elements, a and b on any devices; infinite where a has a non-finite value.
+inline double relative_error(const Tensor& a, const Tensor& b) {
+  REQUIRE_MESSAGE(a.shape() == b.shape(), to_string(a.shape()) << " vs " << to_string(b.shape()));
+  const std::vector<float> x = a.to_vector(), y = b.to_vector();
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i])) return INFINITY;
+    diff += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+    norm += double(y[i]) * y[i];
+  }
+  return norm == 0.0 ? std::sqrt(diff) : std::sqrt(diff / norm);
+}
+
 // Largest |a − b| / (atol + rtol·|b|) over all elements; ≤ 1 means close.
 inline double closeness(const Tensor& a, const Tensor& b, double rtol, double atol) {
   REQUIRE_MESSAGE(a.shape() == b.shape(), "shape " << to_string(a.shape()) << " vs " << to_string(b.shape()));

@@ -35,19 +35,6 @@ namespace {
 
 constexpr double kTolerance = 1e-4;
 
-// ‖a − b‖ / ‖b‖ over all elements, a and b on any devices.
-double relative_error(const Tensor& a, const Tensor& b) {
-  REQUIRE_MESSAGE(a.shape() == b.shape(), to_string(a.shape()) << " vs " << to_string(b.shape()));
-  const std::vector<float> x = a.to_vector(), y = b.to_vector();
-  double diff = 0.0, norm = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (!std::isfinite(x[i])) return INFINITY;
-    diff += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
-    norm += double(y[i]) * y[i];
-  }
-  return norm == 0.0 ? std::sqrt(diff) : std::sqrt(diff / norm);
-}
-
 #define CHECK_TWINS(what, cuda_tensor, cpu_tensor)                                                          \
   do {                                                                                                  \
     const double error_ = relative_error(cuda_tensor, cpu_tensor);                                      \

@@ -144,17 +144,9 @@ TEST_CASE("a 3x3 convolution at batch 64 (Winograd in oneDNN) gives the definiti
   for (int64_t i = 0; i < w.numel(); ++i) dw_ref.data()[i] = static_cast<float>(dw_sum[i]);
   // ‖a − b‖ / ‖b‖: float32 sums land near 2e-7 of the norm and Winograd's near 1e-6; a wrong
   // transform or tile lands far above 1e-5.
-  const auto error = [](const Tensor& a, const Tensor& b) {
-    double diff = 0.0, norm = 0.0;
-    for (int64_t i = 0; i < b.numel(); ++i) {
-      diff += (double(a.data()[i]) - b.data()[i]) * (double(a.data()[i]) - b.data()[i]);
-      norm += double(b.data()[i]) * b.data()[i];
-    }
-    return std::sqrt(diff / norm);
-  };
-  CHECK_MESSAGE(error(y.value(), y_ref) < 1e-5, "output: relative error " << error(y.value(), y_ref));
-  CHECK_MESSAGE(error(xv.grad(), dx_ref) < 1e-5, "dx: relative error " << error(xv.grad(), dx_ref));
-  CHECK_MESSAGE(error(wv.grad(), dw_ref) < 1e-5, "dw: relative error " << error(wv.grad(), dw_ref));
+  CHECK_MESSAGE(relative_error(y.value(), y_ref) < 1e-5, "output: relative error " << relative_error(y.value(), y_ref));
+  CHECK_MESSAGE(relative_error(xv.grad(), dx_ref) < 1e-5, "dx: relative error " << relative_error(xv.grad(), dx_ref));
+  CHECK_MESSAGE(relative_error(wv.grad(), dw_ref) < 1e-5, "dw: relative error " << relative_error(wv.grad(), dw_ref));
 }
 
 // Depthwise convolution (groups == C == K) runs its own kernel (core/cpu/depthwise_conv.cpp). Every

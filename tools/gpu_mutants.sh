@@ -31,8 +31,8 @@ mutant() {
 }
 
 limit="past cuDNN"
-mutant conv2d.cu 's/n == 0 ? &zero : &one/\&zero/' "$limit" "conv weight gradient keeps only the last batch slice"
-mutant conv2d.cu 's/float\* out = y.data() + n \* s.K \* s.P \* s.Q;/float* out = y.data();/' "$limit" \
+mutant conv2d.cu 's/in == 0 ? &zero : &one/\&zero/' "$limit" "conv weight gradient keeps only the last batch slice"
+mutant conv2d.cu 's/&zero, p.y, y.data() + out)/\&zero, p.y, y.data())/' "$limit" \
   "conv forward writes every slice over the first"
 mutant batch_norm.cu 's| - xhat \* dgamma\[c\] / M);|);|' "$limit" "own batch norm input gradient drops the dgamma term"
 mutant batch_norm.cu 's|(c, j, C, HW)\] - mean;|(c, j, C, HW)];|' "$limit" "own batch norm variance about 0, not the mean"

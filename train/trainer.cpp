@@ -121,13 +121,14 @@ double available_host_bytes() {
 // step at 2 and at 4 samples (a training step's forward and backward, or an
 // evaluation's forward; a few milliseconds for ResNet-20, under a second at
 // 224 px) from an empty allocator cache. The bytes each leaves held (in use
-// or cached: the cache keeps a block for each size a step used, so an
-// evaluation holds every stage's outputs, not only the largest), extrapolated
-// to the batch and to an epoch's last, smaller batch of the `count` samples
-// (new sizes, new blocks), plus the loader's copies, must fit in the memory
+// or cached: the cache keeps blocks a step used, so an evaluation holds every
+// stage's outputs, not only the largest), extrapolated to the batch and, where
+// it cannot reuse the full batches' blocks, to an epoch's last, smaller batch
+// of the `count` samples, plus the loader's copies, must fit in the memory
 // available. Measured against the process's peak resident size, ResNet-20 on
-// Fashion-MNIST: one training step at batch 8000, 21.9 GiB estimated, 19.5
-// GiB held; an evaluation at batch 30000, 16.0 estimated, 14.1 held.
+// Fashion-MNIST: one training step at batch 8000, 22.1 GiB estimated, 19.8
+// GiB held; an evaluation at batch 30000, 16.0 estimated, 14.1 held (before
+// blocks were reused best-fit).
 enum class Pass { training, evaluation };
 
 void check_batch_fits(const ModelArgs& a, const Dataset& set, int64_t batch, int64_t count, Pass pass) {

@@ -124,8 +124,9 @@ Tensor workspace(size_t bytes) { return bytes ? scratch(static_cast<int64_t>((by
 void* pointer(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
 
 // cuDNN takes at most cudnn_element_limit() elements in a tensor, so a larger
-// batch runs in slices: calls f(slice, first sample) with slice.N samples
-// each (the last slice may be smaller), in order.
+// batch runs in slices: calls f(slice, x_offset, y_offset) with slice.N
+// samples each (the last slice may be smaller), in order; the offsets are the
+// slice's first element in the input (x, dx) and the output (y, dy).
 template <class F>
 void for_each_slice(const ConvShape& s, F&& f) {
   const int64_t per_sample = std::max(s.C * s.H * s.W, s.K * s.P * s.Q);
@@ -138,19 +139,18 @@ void for_each_slice(const ConvShape& s, F&& f) {
   for (int64_t n = 0; n < s.N; n += most) {
     ConvShape slice = s;
     slice.N = std::min(most, s.N - n);
-    f(slice, n);
+    f(slice, n * s.C * s.H * s.W, n * s.K * s.P * s.Q);
   }
 }
 
 void backward_input(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
   if (is_fully_connected(s)) return linear_input_gradient(s.N, s.C, s.K, dy.data(), w.data(), dx.data());
   const float one = 1.0f, zero = 0.0f;
-  for_each_slice(s, [&](const ConvShape& slice, int64_t n) {
+  for_each_slice(s, [&](const ConvShape& slice, int64_t in, int64_t out) {
     const ConvPlan& p = plan(slice);
     Tensor ws = workspace(p.bwd_data_bytes);
-    check(cudnnConvolutionBackwardData(cudnn(), &one, p.w, w.data(), p.y, dy.data() + n * s.K * s.P * s.Q, p.conv,
-                                       p.bwd_data, pointer(ws), p.bwd_data_bytes, &zero, p.x,
-                                       dx.data() + n * s.C * s.H * s.W),
+    check(cudnnConvolutionBackwardData(cudnn(), &one, p.w, w.data(), p.y, dy.data() + out, p.conv, p.bwd_data,
+                                       pointer(ws), p.bwd_data_bytes, &zero, p.x, dx.data() + in),
           "cudnnConvolutionBackwardData");
   });
 }
@@ -161,12 +161,12 @@ void backward_weight(const ConvShape& s, const Tensor& dy, const Tensor& x, Tens
   } else {
     // The first slice writes dw, later ones add to it.
     const float one = 1.0f, zero = 0.0f;
-    for_each_slice(s, [&](const ConvShape& slice, int64_t n) {
+    for_each_slice(s, [&](const ConvShape& slice, int64_t in, int64_t out) {
       const ConvPlan& p = plan(slice);
       Tensor ws = workspace(p.bwd_filter_bytes);
-      check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data() + n * s.C * s.H * s.W, p.y,
-                                           dy.data() + n * s.K * s.P * s.Q, p.conv, p.bwd_filter, pointer(ws),
-                                           p.bwd_filter_bytes, n == 0 ? &zero : &one, p.w, dw.data()),
+      check(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x.data() + in, p.y, dy.data() + out, p.conv,
+                                           p.bwd_filter, pointer(ws), p.bwd_filter_bytes, in == 0 ? &zero : &one,
+                                           p.w, dw.data()),
             "cudnnConvolutionBackwardFilter");
     });
   }
@@ -186,15 +186,15 @@ void conv2d_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const 
     return linear_forward(x.view({s.N, s.C}), w.view({s.K, s.C}), bias, y2);
   }
   const float one = 1.0f, zero = 0.0f;
-  for_each_slice(s, [&](const ConvShape& slice, int64_t n) {
+  for_each_slice(s, [&](const ConvShape& slice, int64_t in, int64_t out) {
     const ConvPlan& p = plan(slice);
     Tensor ws = workspace(p.fwd_bytes);
-    float* out = y.data() + n * s.K * s.P * s.Q;
-    check(cudnnConvolutionForward(cudnn(), &one, p.x, x.data() + n * s.C * s.H * s.W, p.w, w.data(), p.conv, p.fwd,
-                                  pointer(ws), p.fwd_bytes, &zero, p.y, out),
+    check(cudnnConvolutionForward(cudnn(), &one, p.x, x.data() + in, p.w, w.data(), p.conv, p.fwd, pointer(ws),
+                                  p.fwd_bytes, &zero, p.y, y.data() + out),
           "cudnnConvolutionForward");
     if (bias.defined())
-      check(cudnnAddTensor(cudnn(), &one, p.bias, bias.data(), &one, p.y, out), "cudnnAddTensor (conv bias)");
+      check(cudnnAddTensor(cudnn(), &one, p.bias, bias.data(), &one, p.y, y.data() + out),
+            "cudnnAddTensor (conv bias)");
   });
 }
 

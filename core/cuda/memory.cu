@@ -41,6 +41,23 @@ size_t bucket(size_t bytes) {
 struct LockedCache {
   std::mutex mutex;
   BlockCache blocks;
+
+  // A cached block that holds `size` bytes, else fresh(size, blocks), which
+  // may empty the cache before it allocates.
+  template <class Fresh>
+  void* take(size_t size, Fresh&& fresh) {
+    std::lock_guard lock(mutex);
+    size_t block = size;
+    if (void* p = blocks.take(size, block)) return p;
+    void* p = fresh(size, blocks);
+    blocks.add(p, size);
+    return p;
+  }
+  void put(void* p) {
+    if (!p) return;
+    std::lock_guard lock(mutex);
+    blocks.put(p);
+  }
 };
 
 LockedCache& device_cache() {
@@ -49,36 +66,27 @@ LockedCache& device_cache() {
 }
 
 void* device_allocate(size_t bytes) {
-  const size_t size = bucket(bytes ? bytes : 1);
-  LockedCache& c = device_cache();
-  std::lock_guard lock(c.mutex);
-  size_t block = size;
-  if (void* p = c.blocks.take(size, block)) return p;
-  void* p = nullptr;
-  cudaError_t status = cudaMalloc(&p, size);
-  if (status == cudaErrorMemoryAllocation) {
-    // Clear the error (out of memory is not sticky, but the next launch check
-    // would read it), free the cache and try once more before giving up.
-    (void)cudaGetLastError();
-    c.blocks.drain([](void* cached) { cudaFree(cached); });
-    status = cudaMalloc(&p, size);
+  return device_cache().take(bucket(bytes ? bytes : 1), [](size_t size, BlockCache& cached) {
+    void* p = nullptr;
+    cudaError_t status = cudaMalloc(&p, size);
     if (status == cudaErrorMemoryAllocation) {
+      // Clear the error (out of memory is not sticky, but the next launch
+      // check would read it), free the cache and try once more.
       (void)cudaGetLastError();
-      fail("the GPU ran out of memory allocating " + std::to_string(size >> 20) +
-           " MiB; use a smaller --batch (or --device cpu)");
+      cached.drain([](void* block) { cudaFree(block); });
+      status = cudaMalloc(&p, size);
+      if (status == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        fail("the GPU ran out of memory allocating " + std::to_string(size >> 20) +
+             " MiB; use a smaller --batch (or --device cpu)");
+      }
     }
-  }
-  check_cuda(status, "cudaMalloc");
-  c.blocks.add(p, size);
-  return p;
+    check_cuda(status, "cudaMalloc");
+    return p;
+  });
 }
 
-void device_release(void* ptr, size_t /*bytes: the cache knows the block's size*/) {
-  if (!ptr) return;
-  LockedCache& c = device_cache();
-  std::lock_guard lock(c.mutex);
-  c.blocks.put(ptr);
-}
+void device_release(void* ptr, size_t /*bytes: the cache knows the block's size*/) { device_cache().put(ptr); }
 
 // Pinned host buffers, kept like device blocks (cudaHostAlloc is slow), and
 // events to mark when the copies that use them have run.
@@ -88,22 +96,14 @@ LockedCache& pinned() {
 }
 
 void* pinned_allocate(size_t bytes) {
-  const size_t size = bucket(bytes ? bytes : 1);
-  LockedCache& c = pinned();
-  std::lock_guard lock(c.mutex);
-  size_t block = size;
-  if (void* p = c.blocks.take(size, block)) return p;
-  void* p = nullptr;
-  check_cuda(cudaHostAlloc(&p, size, cudaHostAllocDefault), "cudaHostAlloc");
-  c.blocks.add(p, size);
-  return p;
+  return pinned().take(bucket(bytes ? bytes : 1), [](size_t size, BlockCache&) {
+    void* p = nullptr;
+    check_cuda(cudaHostAlloc(&p, size, cudaHostAllocDefault), "cudaHostAlloc");
+    return p;
+  });
 }
 
-void pinned_release(void* p, size_t /*bytes*/) {
-  LockedCache& c = pinned();
-  std::lock_guard lock(c.mutex);
-  c.blocks.put(p);
-}
+void pinned_release(void* p, size_t /*bytes*/) { pinned().put(p); }
 
 struct EventPool {
   std::mutex mutex;
