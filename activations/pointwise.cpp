@@ -47,7 +47,7 @@ void forward_chunk(Pointwise f, float option, const float* x, float* y, int64_t 
   if (m <= 0) return;   // never, but it tells GCC the scratch is written before it is read
   switch (f) {
     case Pointwise::relu6:
-      for (int64_t i = 0; i < m; ++i) y[i] = std::min(std::max(x[i], 0.0f), 6.0f);
+      for (int64_t i = 0; i < m; ++i) y[i] = pointwise::clamp(x[i], 0.0f, 6.0f);
       return;
     case Pointwise::leaky_relu:
       for (int64_t i = 0; i < m; ++i) y[i] = x[i] >= 0.0f ? x[i] : option * x[i];
@@ -82,7 +82,7 @@ void forward_chunk(Pointwise f, float option, const float* x, float* y, int64_t 
       for (int64_t i = 0; i < m; ++i) y[i] = x[i] * a[i];
       return;
     case Pointwise::hard_swish:
-      for (int64_t i = 0; i < m; ++i) y[i] = x[i] * std::min(std::max(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+      for (int64_t i = 0; i < m; ++i) y[i] = x[i] * pointwise::clamp(x[i] + 3.0f, 0.0f, 6.0f) / 6.0f;
       return;
     case Pointwise::max_sigmoid:
       cpu::vsigmoid(x, a, m);

@@ -19,6 +19,10 @@ namespace pointwise {
 
 constexpr float kSeluAlpha = 1.6732632423543772f, kSeluScale = 1.0507009873554805f;
 
+// min(max(x, lo), hi) that keeps NaN, as torch.clamp does (fminf and fmaxf
+// would drop it, and a diverged network would look finite).
+ACTLAB_HD inline float clamp(float x, float lo, float hi) { return x <= lo ? lo : (x >= hi ? hi : x); }
+
 ACTLAB_HD inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 // PyTorch's softplus (beta 1, threshold 20).
@@ -38,7 +42,7 @@ ACTLAB_HD inline float sinc_slope(float x, float sin_x, float cos_x) {
 // f(x); `option` is leaky-relu's slope or elu's alpha.
 ACTLAB_HD inline float value(Pointwise f, float x, float option) {
   switch (f) {
-    case Pointwise::relu6: return fminf(fmaxf(x, 0.0f), 6.0f);
+    case Pointwise::relu6: return clamp(x, 0.0f, 6.0f);
     case Pointwise::leaky_relu: return x >= 0.0f ? x : option * x;
     case Pointwise::silu: return x * sigmoid(x);
     case Pointwise::gelu: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
@@ -46,7 +50,7 @@ ACTLAB_HD inline float value(Pointwise f, float x, float option) {
     case Pointwise::selu: return kSeluScale * (x > 0.0f ? x : kSeluAlpha * expm1f(x));
     case Pointwise::softplus: return softplus(x);
     case Pointwise::mish: return x * tanhf(log1pf(expf(x)));
-    case Pointwise::hard_swish: return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    case Pointwise::hard_swish: return x * clamp(x + 3.0f, 0.0f, 6.0f) / 6.0f;
     case Pointwise::max_sigmoid: return fmaxf(x, sigmoid(x));
     case Pointwise::cos_minus: return cosf(x) - x;
     case Pointwise::min_sin: return fminf(x, sinf(x));

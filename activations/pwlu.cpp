@@ -15,16 +15,6 @@ namespace {
 
 enum Operand { kPoints, kLeft, kRight, kSlopeLeft, kSlopeRight };
 
-// pwlu::value's segment index, clamp(⌊(x − B_L)/d⌋, 0, n − 1), clamped in float
-// before the conversion (the same index): written with an int clamp after it,
-// GCC does not vectorise the kernels' loops ("control flow in loop").
-inline int segment(float x, float left, float d, float last) {
-  float v = (x - left) / d;
-  v = v > 0.0f ? v : 0.0f;
-  v = v < last ? v : last;
-  return static_cast<int>(v);
-}
-
 pwlu::Channel channel_of(const std::vector<Tensor>& ops, int64_t p, int n) {
   return {ops[kPoints].data() + p * (n + 1), ops[kLeft].data()[p], ops[kRight].data()[p], ops[kSlopeLeft].data()[p],
           ops[kSlopeRight].data()[p], n};
@@ -163,7 +153,6 @@ void Pwlu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
   for (int64_t plane = 0; plane < N * C; ++plane) {
     const pwlu::Channel p = channel_of(ops, layer_ ? 0 : plane % C, n);
     const float d = (p.right - p.left) / static_cast<float>(n), y0 = p.y[0], yn = p.y[n];
-    const float last = static_cast<float>(n - 1);
     // pwlu::value in two vectorised loops per chunk: the interpolation (the
     // table reads become gathers), then the choice of piece. In one loop GCC
     // moves the gathers into the branch that uses them and vectorises nothing.
@@ -174,7 +163,7 @@ void Pwlu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
       float inside[cpu::kChunk];
 #pragma omp simd
       for (int64_t j = 0; j < m; ++j) {
-        const int i = segment(xp[j], p.left, d, last);
+        const int i = pwlu::segment(xp[j], p.left, d, n);
         const float t = (xp[j] - (p.left + static_cast<float>(i) * d)) / d;
         inside[j] = (1.0f - t) * p.y[i] + t * p.y[i + 1];
       }
@@ -213,8 +202,7 @@ void Pwlu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
     for (int64_t plane = 0; plane < N * C; ++plane) {
       const pwlu::Channel p = channel_of(ops, layer_ ? 0 : plane % C, n);
       const float width = p.right - p.left, d = width / static_cast<float>(n);
-      const float last = static_cast<float>(n - 1);
-      double* acc = partial.data() + plane * stride;
+        double* acc = partial.data() + plane * stride;
       int index[cpu::kChunk];
       float lower[cpu::kChunk], upper[cpu::kChunk], position[cpu::kChunk], slope[cpu::kChunk];
       std::fill(lane_storage.begin(), lane_storage.end(), 0.0);
@@ -230,7 +218,7 @@ void Pwlu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
         // (scattered below).
 #pragma omp simd
         for (int64_t j = 0; j < m; ++j) {
-          const int i = segment(xp[j], p.left, d, last);
+          const int i = pwlu::segment(xp[j], p.left, d, n);
           index[j] = i;
           position[j] = (xp[j] - (p.left + static_cast<float>(i) * d)) / d;
           slope[j] = (p.y[i + 1] - p.y[i]) / d;

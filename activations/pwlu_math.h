@@ -15,12 +15,24 @@ struct Channel {
   int n;
 };
 
+// The segment index clamp(⌊(x − B_L)/d⌋, 0, n − 1), clamped in float before
+// the conversion: a NaN x (a diverged network) converts no NaN to int, which
+// C++ leaves undefined, and goes to the last segment, where t is NaN and so is
+// f. The CPU kernels use it too: written with an int clamp after the
+// conversion, GCC does not vectorise their loops ("control flow in loop").
+ACTLAB_HD inline int segment(float x, float left, float d, int n) {
+  float v = (x - left) / d;
+  v = v > 0.0f ? v : 0.0f;
+  const float last = static_cast<float>(n - 1);
+  v = v < last ? v : last;
+  return static_cast<int>(v);
+}
+
 ACTLAB_HD inline float value(const Channel& p, float x) {
   if (x < p.left) return (x - p.left) * p.slope_left + p.y[0];
   if (x >= p.right) return (x - p.right) * p.slope_right + p.y[p.n];
   const float d = (p.right - p.left) / static_cast<float>(p.n);
-  int i = static_cast<int>(floorf((x - p.left) / d));
-  i = i < 0 ? 0 : (i > p.n - 1 ? p.n - 1 : i);
+  const int i = segment(x, p.left, d, p.n);
   const float t = (x - (p.left + static_cast<float>(i) * d)) / d;
   return (1.0f - t) * p.y[i] + t * p.y[i + 1];
 }
@@ -52,8 +64,7 @@ ACTLAB_HD inline Slopes slopes(const Channel& p, float x) {
     return s;
   }
   const float width = p.right - p.left, d = width / static_cast<float>(p.n);
-  int i = static_cast<int>(floorf((x - p.left) / d));
-  i = i < 0 ? 0 : (i > p.n - 1 ? p.n - 1 : i);
+  const int i = segment(x, p.left, d, p.n);
   const float t = (x - (p.left + static_cast<float>(i) * d)) / d;
   const float k = (p.y[i + 1] - p.y[i]) / d, u = (x - p.left) / width;
   s.x = k;

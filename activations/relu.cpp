@@ -3,6 +3,7 @@
 
 #include "activations/cuda_twins.h"
 #include "autograd/ops.h"
+#include "core/elementwise_math.h"
 #include "core/error.h"
 
 namespace actlab {
@@ -17,7 +18,7 @@ void Relu::forward_kernel(const Tensor& x, const std::vector<Tensor>&, Tensor& y
   float* out = y.data();
   const int64_t n = x.numel();
 #pragma omp parallel for simd schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) out[i] = elementwise::relu(in[i]);
 }
 
 void Relu::backward_kernel(const Tensor&, const Tensor& y, const Tensor& dy, const std::vector<Tensor>&,
@@ -30,7 +31,7 @@ void Relu::backward_kernel(const Tensor&, const Tensor& y, const Tensor& dy, con
   float* d = dx.data();
   const int64_t n = y.numel();
 #pragma omp parallel for simd schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) d[i] = out[i] > 0.0f ? g[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) d[i] = elementwise::relu_grad(out[i], g[i]);
 }
 
 Var Relu::composed(const Var& x) { return ops::relu(x); }

@@ -1,16 +1,17 @@
-// ReLU's fused CUDA kernels, twins of relu.cpp: y = max(x, 0); dx = dy·[y > 0].
+// ReLU's fused CUDA kernels, twins of relu.cpp: elementwise::relu and relu_grad.
 #include "activations/cuda_twins.h"
 #include "core/cuda/cuda_common.h"
+#include "core/elementwise_math.h"
 
 namespace actlab::cuda {
 namespace {
 
 __global__ void relu_forward_kernel(const float* x, float* y, int64_t n) {
-  ACTLAB_GRID_STRIDE(i, n) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  ACTLAB_GRID_STRIDE(i, n) y[i] = elementwise::relu(x[i]);
 }
 
 __global__ void relu_backward_kernel(const float* y, const float* dy, float* dx, int64_t n) {
-  ACTLAB_GRID_STRIDE(i, n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  ACTLAB_GRID_STRIDE(i, n) dx[i] = elementwise::relu_grad(y[i], dy[i]);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // ReLU: f(x) = max(x, 0), f'(0) = 0 as in PyTorch (SPEC 1.1).
-// The backward needs only y: dx = dy·[y > 0].
+// The backward needs only y: dx = dy·[y > 0]. NaN stays NaN, as in PyTorch
+// (core/elementwise_math.h).
 #pragma once
 #include "activations/activation.h"
 

@@ -8,6 +8,12 @@
 
 namespace actlab::elementwise {
 
+// ReLU and its gradient from the output, as PyTorch's (clamp_min and
+// threshold_backward): NaN stays NaN, so a diverged network cannot report a
+// finite loss, and ReLU'(0) = 0.
+ACTLAB_HD inline float relu(float x) { return x <= 0.0f ? 0.0f : x; }
+ACTLAB_HD inline float relu_grad(float y, float dy) { return y <= 0.0f ? 0.0f : dy; }
+
 ACTLAB_HD inline float apply(UnaryOp op, float x) {
   switch (op) {
     case UnaryOp::neg: return -x;
@@ -15,7 +21,7 @@ ACTLAB_HD inline float apply(UnaryOp op, float x) {
     case UnaryOp::log: return logf(x);
     case UnaryOp::sigmoid: return 1.0f / (1.0f + expf(-x));
     case UnaryOp::tanh: return tanhf(x);
-    case UnaryOp::relu: return x > 0.0f ? x : 0.0f;
+    case UnaryOp::relu: return relu(x);
     case UnaryOp::square: return x * x;
     case UnaryOp::sqrt: return sqrtf(x);
     case UnaryOp::abs: return fabsf(x);
@@ -36,7 +42,7 @@ ACTLAB_HD inline float derivative(UnaryOp op, float x, float y) {
     case UnaryOp::log: return 1.0f / x;
     case UnaryOp::sigmoid: return y * (1.0f - y);
     case UnaryOp::tanh: return 1.0f - y * y;
-    case UnaryOp::relu: return x > 0.0f ? 1.0f : 0.0f;  // ReLU'(0) = 0, as PyTorch
+    case UnaryOp::relu: return relu_grad(y, 1.0f);
     case UnaryOp::square: return 2.0f * x;
     case UnaryOp::sqrt: return 0.5f / y;
     case UnaryOp::abs: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
@@ -55,8 +61,8 @@ ACTLAB_HD inline float combine(BinaryOp op, float a, float b) {
     case BinaryOp::sub: return a - b;
     case BinaryOp::mul: return a * b;
     case BinaryOp::div: return a / b;
-    case BinaryOp::maximum: return a >= b ? a : b;
-    case BinaryOp::minimum: return a <= b ? a : b;
+    case BinaryOp::maximum: return a >= b || a != a ? a : b;   // NaN wins, as torch.maximum
+    case BinaryOp::minimum: return a <= b || a != a ? a : b;
     case BinaryOp::greater_equal: return a >= b ? 1.0f : 0.0f;
     case BinaryOp::less_equal: return a <= b ? 1.0f : 0.0f;
   }
