@@ -46,6 +46,11 @@ class Activation : public Module {
   // What a run of `epochs` epochs should know about that schedule (printed
   // once by the trainer), or nothing.
   virtual std::string schedule_note(int64_t /*epochs*/) const { return {}; }
+  // Where that schedule stands (PWLU's phase), which a resumed run restores
+  // before its first start_epoch; 0 for activations without a schedule. It
+  // goes in the run's resume state, not in the model file.
+  virtual int64_t schedule_state() const { return 0; }
+  virtual void restore_schedule_state(int64_t /*state*/) {}
 
  protected:
   explicit Activation(std::string spec) : spec_(std::move(spec)) {}

@@ -76,6 +76,11 @@ void Pwlu::start_epoch(int64_t epoch) {
   phase_ = wanted;
 }
 
+void Pwlu::restore_schedule_state(int64_t phase) {
+  check(phase == 1 || phase == 2, spec() + ": the resume state holds phase " + std::to_string(phase) + ", expected 1 or 2");
+  phase_ = static_cast<int>(phase);
+}
+
 void Pwlu::realign() {
   const std::vector<float> mean = running_mean_->to_vector(), std = running_std_->to_vector();
   std::vector<float> left(mean.size()), right(mean.size());

@@ -23,6 +23,8 @@ class Pwlu : public Activation {
   Var composed(const Var& x) override;
   void start_epoch(int64_t epoch) override;
   std::string schedule_note(int64_t epochs) const override;
+  int64_t schedule_state() const override { return phase_; }
+  void restore_schedule_state(int64_t phase) override;
 
   int phase() const { return phase_; }
   void realign();   // phase II's start: bounds from the running statistics, points as ReLU

@@ -1,6 +1,8 @@
 // Spec-string parsing (see spec.h).
 #include "core/spec.h"
 
+#include <cmath>
+
 #include <cctype>
 
 #include "core/error.h"
@@ -63,10 +65,10 @@ float Spec::get_float(const std::string& key, float fallback) {
   try {
     size_t used = 0;
     float v = std::stof(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
+    if (used == it->second.size() && std::isfinite(v)) return v;
+  } catch (const std::exception&) {   // not a number, or beyond float's range
   }
-  reject(key, "must be a number, got '" + it->second + "'");
+  reject(key, "must be a finite number, got '" + it->second + "'");
 }
 
 int Spec::get_int(const std::string& key, int fallback) {

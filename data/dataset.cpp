@@ -2,10 +2,11 @@
 // with a message naming the file, what was expected and what was found.
 #include "data/dataset.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.h"
 #include "data/imagefolder.h"
@@ -14,27 +15,55 @@ namespace actlab {
 namespace fs = std::filesystem;
 namespace {
 
-// Reads a whole file; gzip is undone transparently (zlib reads plain files too).
-std::vector<uint8_t> read_file(const std::string& path) {
-  if (!fs::exists(path)) fail("data: file not found: " + path);
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) fail("data: cannot open " + path);
-  std::vector<uint8_t> out;
-  std::vector<uint8_t> chunk(1 << 20);
-  while (true) {
-    int n = gzread(f, chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (n < 0) {
-      int code = 0;
-      std::string why = gzerror(f, &code);
-      gzclose(f);
-      fail("data: " + path + " is corrupt (" + why + ")");
-    }
-    if (n == 0) break;
-    out.insert(out.end(), chunk.begin(), chunk.begin() + n);
+// A data file, gzip undone transparently (zlib reads plain files too), read
+// in pieces: a header's promise is checked before the bytes it promises are
+// read, no more than those are held (a gzip bomb costs what its header
+// claims, not what it inflates to), and a FIFO or device is refused instead
+// of read forever.
+class DataFile {
+ public:
+  explicit DataFile(std::string path) : path_(std::move(path)) {
+    struct stat info{};
+    if (::stat(path_.c_str(), &info) != 0) fail("data: file not found: " + path_);
+    if (!S_ISREG(info.st_mode)) fail("data: " + path_ + " is not a regular file");
+    file_ = gzopen(path_.c_str(), "rb");
+    if (!file_) fail("data: cannot open " + path_);
   }
-  gzclose(f);
-  return out;
-}
+  ~DataFile() { gzclose(file_); }
+  DataFile(const DataFile&) = delete;
+  DataFile& operator=(const DataFile&) = delete;
+
+  // Up to `count` more bytes; fewer only at the end of the file.
+  std::vector<uint8_t> read(uint64_t count) {
+    std::vector<uint8_t> out;
+    try {
+      while (out.size() < count) {
+        const size_t piece = static_cast<size_t>(std::min<uint64_t>(count - out.size(), 1 << 24));
+        const size_t at = out.size();
+        out.resize(at + piece);
+        const int n = gzread(file_, out.data() + at, static_cast<unsigned>(piece));
+        if (n < 0) {
+          int code = 0;
+          fail("data: " + path_ + " is corrupt (" + gzerror(file_, &code) + ")");
+        }
+        out.resize(at + static_cast<size_t>(n));
+        if (n == 0) break;
+      }
+    } catch (const std::bad_alloc&) {
+      fail("data: " + path_ + ": not enough memory for the " + std::to_string(count) + " bytes it promises");
+    }
+    return out;
+  }
+
+  bool at_end() {
+    uint8_t byte;
+    return gzread(file_, &byte, 1) == 0;
+  }
+
+ private:
+  std::string path_;
+  gzFile file_ = nullptr;
+};
 
 uint32_t big_endian(const std::vector<uint8_t>& b, size_t at) {
   return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) | uint32_t(b[at + 3]);
@@ -69,35 +98,45 @@ DataSource parse_data_source(const std::string& text) {
 }
 
 Dataset read_idx(const std::string& images_file, const std::string& labels_file) {
-  const std::vector<uint8_t> images = read_file(images_file);
-  const std::vector<uint8_t> labels = read_file(labels_file);
-  if (images.size() < 16 || big_endian(images, 0) != 0x00000803)
+  DataFile image_data(images_file), label_data(labels_file);
+  const std::vector<uint8_t> header = image_data.read(16), label_header = label_data.read(8);
+  if (header.size() < 16 || big_endian(header, 0) != 0x00000803)
     fail("data: " + images_file + " is not an IDX image file (expected magic 0x00000803 and a 16-byte header)");
-  if (labels.size() < 8 || big_endian(labels, 0) != 0x00000801)
+  if (label_header.size() < 8 || big_endian(label_header, 0) != 0x00000801)
     fail("data: " + labels_file + " is not an IDX label file (expected magic 0x00000801 and an 8-byte header)");
   Dataset d;
-  d.count = big_endian(images, 4);
+  d.count = big_endian(header, 4);
   d.channels = 1;
-  d.height = big_endian(images, 8);
-  d.width = big_endian(images, 12);
-  const size_t expected = 16 + static_cast<size_t>(d.count * d.height * d.width);
-  if (images.size() != expected)
-    fail("data: " + images_file + " is truncated or malformed: its header promises " + std::to_string(d.count) +
-         " images of " + std::to_string(d.height) + "x" + std::to_string(d.width) + " (" + std::to_string(expected) +
-         " bytes), the file has " + std::to_string(images.size()) + " bytes");
-  const int64_t label_count = big_endian(labels, 4);
-  if (labels.size() != 8 + static_cast<size_t>(label_count))
-    fail("data: " + labels_file + " is truncated or malformed: its header promises " + std::to_string(label_count) +
-         " labels (" + std::to_string(8 + label_count) + " bytes), the file has " + std::to_string(labels.size()) +
-         " bytes");
+  d.height = big_endian(header, 8);
+  d.width = big_endian(header, 12);
+  if (d.height < 1 || d.width < 1 || d.height > 4096 || d.width > 4096)
+    fail("data: " + images_file + " is malformed: its header gives images of " + std::to_string(d.height) + "x" +
+         std::to_string(d.width) + " (expected sides of 1 to 4096)");
+  // count < 2^32 and H·W ≤ 2^24: the product fits in 64 bits.
+  const uint64_t pixel_bytes = static_cast<uint64_t>(d.count) * static_cast<uint64_t>(d.height * d.width);
+  const auto promise = [&] {
+    return "its header promises " + std::to_string(d.count) + " images of " + std::to_string(d.height) + "x" +
+           std::to_string(d.width) + " (" + std::to_string(16 + pixel_bytes) + " bytes)";
+  };
+  std::vector<uint8_t> images = image_data.read(pixel_bytes);
+  if (images.size() != pixel_bytes)
+    fail("data: " + images_file + " is truncated or malformed: " + promise() + ", the file has " +
+         std::to_string(16 + images.size()) + " bytes");
+  if (!image_data.at_end()) fail("data: " + images_file + " is malformed: " + promise() + ", the file holds more");
+  const int64_t label_count = big_endian(label_header, 4);
   if (label_count != d.count)
     fail("data: " + labels_file + " has " + std::to_string(label_count) + " labels but " + images_file + " has " +
          std::to_string(d.count) + " images");
-  d.pixels.assign(images.begin() + 16, images.end());
+  const std::vector<uint8_t> labels = label_data.read(static_cast<uint64_t>(label_count));
+  if (static_cast<int64_t>(labels.size()) != label_count || !label_data.at_end())
+    fail("data: " + labels_file + " is truncated or malformed: its header promises " + std::to_string(label_count) +
+         " labels (" + std::to_string(8 + label_count) + " bytes), the file has " +
+         (static_cast<int64_t>(labels.size()) == label_count ? "more" : std::to_string(8 + labels.size())) + " bytes");
+  d.pixels = std::move(images);
   d.labels.resize(d.count);
   d.classes = 0;
   for (int64_t i = 0; i < d.count; ++i) {
-    d.labels[i] = labels[8 + i];
+    d.labels[i] = labels[i];
     d.classes = std::max<int64_t>(d.classes, d.labels[i] + 1);
   }
   return d;
@@ -110,7 +149,10 @@ Dataset read_cifar(const std::vector<std::string>& files, bool cifar100) {
   d.height = d.width = 32;
   d.classes = cifar100 ? 100 : 10;
   for (const std::string& file : files) {
-    const std::vector<uint8_t> bytes = read_file(file);
+    // CIFAR's largest file holds 50,000 records (154 MB); more than 2^30 bytes is no CIFAR file.
+    constexpr uint64_t kMostBytes = uint64_t{1} << 30;
+    const std::vector<uint8_t> bytes = DataFile(file).read(kMostBytes + 1);
+    if (bytes.size() > kMostBytes) fail("data: " + file + " is over 1 GiB: not a CIFAR binary file");
     if (bytes.empty() || bytes.size() % record != 0)
       fail("data: " + file + " is truncated or malformed: expected a multiple of " + std::to_string(record) +
            "-byte records, the file has " + std::to_string(bytes.size()) + " bytes");

@@ -17,21 +17,40 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-// `*` within one segment
-bool segment_match(const char* g, const char* s) {
-  if (*g == '\0') return *s == '\0';
-  if (*g == '*') return segment_match(g + 1, s) || (*s != '\0' && segment_match(g, s + 1));
-  return *s == *g && segment_match(g + 1, s + 1);
+// `*` within one segment: the greedy matcher that, on a mismatch, lets the
+// last `*` take one more character. O(|g|·|s|) at worst; the recursive
+// version backtracked exponentially (80 stars in a segment hung).
+bool segment_match(const std::string& g, const std::string& s) {
+  size_t gi = 0, si = 0, star = std::string::npos, resume = 0;
+  while (si < s.size()) {
+    if (gi < g.size() && g[gi] == '*') {
+      star = gi++;
+      resume = si;
+    } else if (gi < g.size() && g[gi] == s[si]) {
+      ++gi, ++si;
+    } else if (star != std::string::npos) {
+      gi = star + 1;
+      si = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (gi < g.size() && g[gi] == '*') ++gi;
+  return gi == g.size();
 }
 
-bool segments_match(const std::vector<std::string>& g, size_t gi, const std::vector<std::string>& s, size_t si) {
-  if (gi == g.size()) return si == s.size();
-  if (g[gi] == "**") {
-    for (size_t k = si; k <= s.size(); ++k)
-      if (segments_match(g, gi + 1, s, k)) return true;
-    return false;
-  }
-  return si < s.size() && segment_match(g[gi].c_str(), s[si].c_str()) && segments_match(g, gi + 1, s, si + 1);
+// Segments, where `**` spans any number of them (none included): matched[gi][si]
+// says whether g[gi..] matches s[si..], filled from the ends, so any number of
+// `**` costs O(|g|·|s|) segment matches.
+bool segments_match(const std::vector<std::string>& g, const std::vector<std::string>& s) {
+  const size_t G = g.size(), S = s.size();
+  std::vector<std::vector<char>> matched(G + 1, std::vector<char>(S + 1, 0));
+  matched[G][S] = 1;
+  for (size_t gi = G; gi-- > 0;)
+    for (size_t si = S + 1; si-- > 0;)
+      matched[gi][si] = g[gi] == "**" ? matched[gi + 1][si] || (si < S && matched[gi][si + 1])
+                                      : si < S && matched[gi + 1][si + 1] && segment_match(g[gi], s[si]);
+  return matched[0][0];
 }
 
 const std::vector<std::string> kPresets{"all", "3x3"};
@@ -39,7 +58,7 @@ const std::vector<std::string> kPresets{"all", "3x3"};
 }  // namespace
 
 bool glob_match(const std::string& glob, const std::string& name) {
-  return segments_match(split(glob, '.'), 0, split(name, '.'), 0);
+  return segments_match(split(glob, '.'), split(name, '.'));
 }
 
 ActivationPlan::ActivationPlan(std::string default_spec, std::vector<std::string> act_at)

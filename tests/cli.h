@@ -32,13 +32,17 @@ inline std::string slurp(const std::string& path) {
   return s.str();
 }
 
-inline Run run_actlab(const std::string& args) {
+// `env`: variables for this run alone, e.g. "ACTLAB_KILL_AT_WRITE=3". A
+// process ended by a signal reports status 128 + the signal.
+inline Run run_actlab(const std::string& args, const std::string& env = "") {
   const std::string dir = std::filesystem::temp_directory_path().string();
   const std::string out = dir + "/actlab-cli-out-" + std::to_string(::getpid());
   const std::string err = dir + "/actlab-cli-err-" + std::to_string(::getpid());
-  const std::string command = std::string(ACTLAB_BINARY) + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  const std::string command =
+      (env.empty() ? "" : "env " + env + " ") + std::string(ACTLAB_BINARY) + " " + args + " >" + out + " 2>" + err + " </dev/null";
   const int raw = std::system(command.c_str());
-  Run r{WIFEXITED(raw) ? WEXITSTATUS(raw) : 128, slurp(out), slurp(err)};
+  // sh reports a child killed by signal s as exit status 128 + s.
+  Run r{WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + (WIFSIGNALED(raw) ? WTERMSIG(raw) : 0), slurp(out), slurp(err)};
   std::remove(out.c_str());
   std::remove(err.c_str());
   return r;

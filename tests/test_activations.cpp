@@ -463,6 +463,6 @@ TEST_CASE("x-asinh-sq diverges from the standard initialisation and stops with t
                      " --epochs 1 --batch 16 --threads 2 --out " + dir + "/run");
   check_one_line_error(r, "non-finite");
   CHECK(r.err.find("at step") != std::string::npos);
-  CHECK(r.err.find("no checkpoint had been written yet") != std::string::npos);
+  CHECK(r.err.find("no epoch had been saved yet") != std::string::npos);
   std::filesystem::remove_all(dir);
 }

@@ -468,3 +468,27 @@ TEST_CASE("imagefolder bad input ends with one clear line and a non-zero exit") 
   CHECK_FALSE(fs::exists(dir + "/run"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("a run that could decode no training image, or no test image, is an error and saves nothing") {
+  const std::string dir = write_tree("if-no-work");
+  // Headers intact (the listing keeps the files), pixel data cut off.
+  const auto cut = [](const fs::path& root) {
+    for (const auto& entry : fs::recursive_directory_iterator(root))
+      if (entry.is_regular_file()) fs::resize_file(entry.path(), fs::file_size(entry.path()) / 2);
+  };
+  const fs::path saved = dir + "-val";
+  fs::copy(dir + "/val", saved, fs::copy_options::recursive);
+  cut(dir + "/val");
+  const std::string train = "train --model resnet20 --data imagefolder:" + dir +
+                            " --image-size 16 --epochs 1 --batch 2 --threads 2 --loader-threads 2 --out ";
+  check_one_line_error(run_actlab(train + dir + "/run1"), "epoch 1 evaluated no test image");
+  CHECK_FALSE(fs::exists(dir + "/run1/model.safetensors"));
+  fs::remove_all(dir + "/val");
+  fs::copy(saved, dir + "/val", fs::copy_options::recursive);
+  cut(dir + "/train");
+  check_one_line_error(run_actlab(train + dir + "/run2"), "epoch 1 did no training step");
+  CHECK_FALSE(fs::exists(dir + "/run2/model.safetensors"));
+  CHECK_FALSE(fs::exists(dir + "/run2/metrics.jsonl"));
+  fs::remove_all(dir);
+  fs::remove_all(saved);
+}

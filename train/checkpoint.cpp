@@ -1,11 +1,25 @@
 // Model checkpoints (see checkpoint.h).
 #include "train/checkpoint.h"
 
+#include <cmath>
+#include <cstring>
 #include <set>
 
 #include "core/error.h"
 
 namespace actlab {
+namespace {
+
+bool all_finite(const StoredTensor& s) {
+  for (size_t i = 0; i + sizeof(float) <= s.bytes.size(); i += sizeof(float)) {
+    float v;
+    std::memcpy(&v, s.bytes.data() + i, sizeof v);
+    if (!std::isfinite(v)) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 TensorFile model_state(Module& model, const std::map<std::string, std::string>& metadata) {
   TensorFile file;
@@ -74,6 +88,9 @@ LoadReport load_model(Module& model, const TensorFile& file, const LoadOptions& 
     if (problems.size() > 6) message += "; and " + std::to_string(problems.size() - 6) + " more";
     fail(message);
   }
+  for (auto& [name, t] : floats)
+    if (const StoredTensor* s = file.find(name); s && !all_finite(*s))
+      fail(file.source + ": " + name + " holds NaN or infinite values: it was saved from a network that diverged");
   for (auto& [name, t] : floats)
     if (file.find(name)) t->copy_from(file.tensor(name));
   for (auto& [name, c] : counters)

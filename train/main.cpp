@@ -76,6 +76,8 @@ void add_model_flags(CLI::App& app, ModelArgs& m) {
 // --resume RUN_DIR: the run's recorded settings, except the flags given now.
 void resume_settings(const CLI::App& t, TrainConfig& train) {
   if (t.count("--out")) fail("--resume continues the run in its own directory; --out cannot be given with it");
+  for (const char* flag : {"--init-from", "--init-partial", "--init-skip-head"})
+    if (t.count(flag)) fail(std::string(flag) + " cannot be given with --resume: a resumed run continues from its own weights");
   const TrainConfig recorded = read_train_config(train.resume);
   auto keep = [&](const char* flag, auto member) {
     if (!t.count(flag)) train.*member = recorded.*member;
@@ -124,14 +126,15 @@ int main(int argc, char** argv) {
   t->add_option("--epochs", train.epochs, "epochs")->capture_default_str()->check(whole_number(1));
   t->add_option("--max-steps", train.max_steps, "stop after N optimizer steps")->check(whole_number(1));
   t->add_option("--batch", train.batch, "batch size")->capture_default_str()->check(whole_number(1));
-  t->add_option("--lr", train.lr, "learning rate")->capture_default_str()->check(number_from(0));
+  t->add_option("--lr", train.lr, "learning rate")->capture_default_str()->check(number_from(0, 1e4));
   t->add_option("--momentum", train.momentum, "SGD momentum")->capture_default_str()->check(number_from(0, 1));
   t->add_flag("--nesterov", train.nesterov, "Nesterov momentum");
-  t->add_option("--wd", train.wd, "weight decay")->capture_default_str()->check(number_from(0));
+  t->add_option("--wd", train.wd, "weight decay")->capture_default_str()->check(number_from(0, 1));
   t->add_option("--wd-on", train.wd_on, "weights (role weight only) or all")->capture_default_str()
       ->check(CLI::IsMember({"weights", "all"}));
   t->add_option("--schedule", train.schedule, "cosine | step:E1,E2,... | none")->capture_default_str();
-  t->add_option("--warmup", train.warmup, "linear warm-up epochs")->capture_default_str()->check(number_from(0));
+  t->add_option("--warmup", train.warmup, "linear warm-up epochs (at most the run's length)")->capture_default_str()
+      ->check(number_from(0, 1e6));
   t->add_option("--label-smoothing", train.label_smoothing, "label smoothing")->capture_default_str()
       ->check(number_from(0, 1));
   bool no_augment = false, no_shuffle = false;
@@ -188,9 +191,11 @@ int main(int argc, char** argv) {
       ->check(number_from(-INFINITY));
   ax->add_option("--channels", explain.channels, "channels (the input is split evenly)")->capture_default_str()
       ->check(whole_number(1));
+  for (CLI::App* sub : {ap, ax})
+    sub->add_option("--threads", threads, "CPU threads (default: 1)")->check(whole_number(1, 1024));
 
   for (CLI::App* sub : {t, e, s}) {
-    sub->add_option("--threads", threads, "CPU threads (default: all cores)")->check(whole_number(1));
+    sub->add_option("--threads", threads, "CPU threads (default: all cores)")->check(whole_number(1, 1024));
     sub->add_option("--device", device, "cpu or cuda")->capture_default_str();
   }
   int loader_threads = 0;
@@ -239,6 +244,9 @@ int main(int argc, char** argv) {
       eval.device = device;
       eval.deterministic = deterministic;
       eval.loader_threads = loader_threads;
+      eval.model_given = e->count("--model") > 0;
+      eval.act_given = e->count("--act") > 0;
+      eval.act_at_given = e->count("--act-at") > 0;
       return run_eval(eval);
     }
     summary.threads = threads;

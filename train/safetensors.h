@@ -1,6 +1,7 @@
 // The safetensors format (SPEC 3): 8-byte little-endian header length, a JSON
 // header {name: {dtype, shape, data_offsets}, "__metadata__": {...}}, then
 // the raw little-endian data. Writes are atomic: temporary file, fsync, rename.
+// Reading checks every rule of the format before it reads tensor data.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -34,5 +35,13 @@ TensorFile read_safetensors(const std::string& path);  // validates the header; 
 void write_safetensors(const TensorFile& file, const std::string& path);
 // Writes `bytes` to `path` atomically (temporary file + fsync + rename).
 void write_file_atomic(const std::string& path, const std::string& bytes);
+// Renames and makes the rename durable (fsync of the directory).
+void rename_durably(const std::string& from, const std::string& to);
+
+// A test hook for the kill tests: with ACTLAB_KILL_AT_WRITE=N in the
+// environment, the N-th durable step of this process (a write's data on disk,
+// a rename done) ends it with SIGKILL, as `kill -9` would. Costs nothing
+// otherwise.
+void crash_point();
 
 }  // namespace actlab

@@ -26,6 +26,7 @@
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
+#include "train/run_dir.h"
 
 namespace actlab {
 namespace fs = std::filesystem;
@@ -372,6 +373,43 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch, int64_t li
   return r;
 }
 
+// A number the resume state records as text; a malformed one is an error
+// naming the file, not std::stod's "stod".
+double stored_number(const TensorFile& state, const std::string& key, double fallback) {
+  const auto it = state.metadata.find(key);
+  if (it == state.metadata.end()) return fallback;
+  char* stop = nullptr;
+  const double value = std::strtod(it->second.c_str(), &stop);
+  check(!it->second.empty() && *stop == '\0', state.source + ": its " + key + " ('" + it->second +
+                                                  "') is not a number; the run cannot be resumed");
+  return value;
+}
+
+// Each activation's schedule state (PWLU's phase) as "schedule.<position>".
+void save_schedules(Model& model, TensorFile& state) {
+  model.for_each_module([&](const std::string& name, Module& m) {
+    if (auto* act = dynamic_cast<Activation*>(&m))
+      if (const int64_t s = act->schedule_state()) state.add_i64("schedule." + name, s);
+  });
+}
+
+void restore_schedules(Model& model, const TensorFile& state) {
+  model.for_each_module([&](const std::string& name, Module& m) {
+    if (auto* act = dynamic_cast<Activation*>(&m))
+      if (state.find("schedule." + name)) act->restore_schedule_state(state.i64("schedule." + name));
+  });
+}
+
+// The name of the first parameter or buffer holding NaN or infinity, or "".
+std::string first_non_finite(Model& model) {
+  const Kernels& k = kernels(model.device());
+  for (auto& [name, p] : model.named_parameters())
+    if (!k.all_finite(p->var.value())) return name;
+  for (auto& [name, b] : model.named_buffers())
+    if (!k.all_finite(*b)) return name;
+  return {};
+}
+
 int run_train(const TrainConfig& c) {
   use_threads(c.threads);
   // Check everything a user can get wrong before anything is written.
@@ -395,6 +433,15 @@ int run_train(const TrainConfig& c) {
   const Dataset test_set = load_dataset(source, Split::test);
   print_notes(test_set);
   check(train_set.count > 0, "--data: the training split of " + source.path + " is empty");
+  check(test_set.count > 0, "--data: the test split of " + source.path + " is empty; a run reports its test accuracy every epoch");
+  {
+    const double run_epochs = c.epochs > 0 ? static_cast<double>(c.epochs)
+                                           : static_cast<double>(c.max_steps) * c.batch / static_cast<double>(train_set.count);
+    char text[160];
+    std::snprintf(text, sizeof text, "--warmup %g is longer than the run (%g epochs): the learning rate would never reach --lr",
+                  static_cast<double>(c.warmup), run_epochs);
+    check(c.warmup <= run_epochs, text);
+  }
   if (device == Device::cpu) {   // on a GPU, cudaMalloc's failure says so itself
     // --max-steps short of an epoch never reaches its last, smaller batch.
     const bool whole_epoch = c.max_steps <= 0 || c.max_steps >= (train_set.count + c.batch - 1) / c.batch;
@@ -405,49 +452,59 @@ int run_train(const TrainConfig& c) {
   auto model = build_model(c.model, train_set.channels, train_set.classes, c.seed);
   const int64_t classes = c.model.classes > 0 ? c.model.classes : train_set.classes;
   const std::string out = !c.resume.empty() ? c.resume : (!c.out.empty() ? c.out : default_run_dir(c));
-  const std::string model_path = (fs::path(out) / "model.safetensors").string();
-  const std::string best_path = (fs::path(out) / "best.safetensors").string();
-  const std::string state_path = (fs::path(out) / kStateFile).string();
+  RunDir run(out);   // locked until this function returns, however it returns
+  const std::string model_path = run.file("model.safetensors");
 
+  // What the directory holds: the last committed epoch (an interrupted commit
+  // finished or undone), or nothing.
+  const std::optional<TensorFile> state = run.recover();
   int64_t start_step = 0;
   double best_accuracy = -1.0;
-  TensorFile state;
-  if (!c.resume.empty()) {
-    check(fs::exists(model_path) && fs::exists(state_path),
-          "--resume: " + out + " holds no resumable run (model.safetensors and " + kStateFile + " expected)");
+  std::vector<std::string> metric_lines;
+  if (state) {
+    check(!c.resume.empty(), "--out: " + out + " already holds a run (" + std::to_string(state->i64("step")) +
+                                 " steps done); use --resume " + out + " to continue it, or another --out");
     load_model(*model, model_path);
-    state = read_safetensors(state_path);
+    start_step = state->i64("step");
+    best_accuracy = stored_number(*state, "best_accuracy", -1.0);
+    metric_lines = run.metrics_of(*state);
+    restore_schedules(*model, *state);
   } else {
+    check(!fs::exists(model_path), (c.resume.empty() ? "--out: " : "--resume: ") + out +
+                                       " holds a model.safetensors but no resume state (" + kStateFile +
+                                       "); it is not a run this version can continue: give another --out");
+    if (!c.resume.empty())
+      std::fprintf(stderr, "note: %s stopped before its first epoch was saved; it starts again from the beginning\n",
+                   out.c_str());
     if (!c.init_from.empty()) load_initial_weights(*model, c);
-    check(!fs::exists(model_path),
-          "--out: " + out + " already holds a run (model.safetensors); use --resume " + out + " or another --out");
   }
   model->to(device);
   SgdOptions sgd_options{c.momentum, c.wd, c.nesterov, c.wd_on == "all"};
   Sgd sgd(model->named_parameters(), sgd_options);
-  if (!c.resume.empty()) {
-    sgd.load_state(state);
-    start_step = state.i64("step");
-    auto it = state.metadata.find("best_accuracy");
-    if (it != state.metadata.end()) best_accuracy = std::stod(it->second);
-  }
+  if (state) sgd.load_state(*state);
 
   const int64_t steps_per_epoch = (train_set.count + c.batch - 1) / c.batch;
   const int64_t total_steps = c.max_steps > 0 ? std::min(c.max_steps, c.epochs > 0 ? c.epochs * steps_per_epoch : c.max_steps)
                                               : c.epochs * steps_per_epoch;
   const int64_t epochs = (total_steps + steps_per_epoch - 1) / steps_per_epoch;
+  if (start_step >= total_steps)
+    fail("--resume: " + out + " has done " + std::to_string(start_step) + " steps, and this run would stop at step " +
+         std::to_string(total_steps) + " (" + std::to_string(steps_per_epoch) +
+         " per epoch); give more --epochs, or a larger --max-steps, to train it further");
   schedule.lr = c.lr;
   schedule.steps_per_epoch = steps_per_epoch;
   schedule.total_steps = c.epochs > 0 ? c.epochs * steps_per_epoch : total_steps;
   schedule.warmup_steps = static_cast<int64_t>(std::llround(c.warmup * static_cast<double>(steps_per_epoch)));
 
-  fs::create_directories(out);
+  // A resumed run's settings are recorded with its first commit, so a run
+  // that fails leaves the directory as it was; a new run records them now, so
+  // that --resume can start it again should it stop before its first epoch.
   const json config = config_json(c, out, source);
-  write_file_atomic((fs::path(out) / "config.json").string(), config.dump(2) + "\n");
+  if (!state) write_file_atomic(run.file("config.json"), config.dump(2) + "\n");
   if (!train_set.class_names.empty()) {  // label k is line k + 1
     std::string lines;
     for (const std::string& name : train_set.class_names) lines += name + "\n";
-    write_file_atomic((fs::path(out) / "classes.txt").string(), lines);
+    write_file_atomic(run.file("classes.txt"), lines);
   }
   std::fprintf(stderr, "actlab train: %s\n", config.dump().c_str());
   std::fprintf(stderr, "model %s: %lld parameters; %lld training and %lld test images; %lld steps per epoch\n",
@@ -465,19 +522,15 @@ int run_train(const TrainConfig& c) {
   const std::string input = std::to_string(train_set.channels) + "," + std::to_string(train_set.height) + "," +
                             std::to_string(train_set.width);
   const auto metadata = checkpoint_metadata(c.model, train_set.channels, classes, input, train_set.class_names);
-  auto save = [&](int64_t step) {
-    save_model(*model, model_path, metadata);
-    TensorFile state;
-    state.metadata = {{"step", std::to_string(step)}, {"best_accuracy", std::to_string(best_accuracy)},
-                      {"seed", std::to_string(c.seed)}};
-    state.add_i64("step", step);
-    sgd.save_state(state);
-    write_safetensors(state, state_path);
+  // What a run that has to stop leaves behind, for its message.
+  int64_t committed_step = start_step;
+  const auto kept = [&] {
+    return committed_step > 0 ? "the run as of step " + std::to_string(committed_step) + " is kept in " + out
+                              : std::string("no epoch had been saved yet");
   };
 
   // An in-memory batch is a copy: one worker keeps ahead. Decoding images needs more.
   LoaderOptions loader_options{c.batch, c.shuffle, c.augment, c.seed, -1, train_set.on_disk ? loader_threads : 1};
-  std::ofstream metrics((fs::path(out) / "metrics.jsonl").string(), std::ios::app);
   json last;
   int64_t step = start_step;
   model->train();
@@ -499,10 +552,8 @@ int run_train(const TrainConfig& c) {
       if (!std::isfinite(value)) {
         tape().clear();
         std::fprintf(stderr, "\n");
-        const std::string kept = fs::exists(model_path) ? "the last good checkpoint in " + out + " is kept"
-                                                        : "no checkpoint had been written yet";
         fail("training stopped: the loss became non-finite (" + std::to_string(value) + ") at step " +
-             std::to_string(v.step + 1) + " (epoch " + std::to_string(v.epoch + 1) + "); " + kept);
+             std::to_string(v.step + 1) + " (epoch " + std::to_string(v.epoch + 1) + "); " + kept());
       }
       loss_sum += value * static_cast<double>(v.labels.size());
       correct += count_correct(v.logits.values(), v.classes, v.labels);
@@ -529,25 +580,40 @@ int run_train(const TrainConfig& c) {
     if (previous) collect(*previous);
     previous.reset();
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    if (!loader.skipped().empty())
+      std::fprintf(stderr, "\nepoch %lld training: %s\n", static_cast<long long>(epoch + 1),
+                   describe_skipped(loader.skipped()).c_str());
+    check(seen > 0, "training stopped: epoch " + std::to_string(epoch + 1) +
+                        " did no training step (no training image could be decoded; see above); " + kept());
     const EvalResult test = evaluate(*model, test_set, 256, -1, test_set.on_disk ? loader_threads : 1);
     const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     char tail[128];
     std::snprintf(tail, sizeof tail, "test loss %.4f  test acc %.2f%%", test.loss, 100.0 * test.accuracy);
     bar.finish(tail);
-    if (!loader.skipped().empty())
-      std::fprintf(stderr, "epoch %lld training: %s\n", static_cast<long long>(epoch + 1),
-                   describe_skipped(loader.skipped()).c_str());
     if (!test.skipped.empty())
       std::fprintf(stderr, "epoch %lld test: %s\n", static_cast<long long>(epoch + 1),
                    describe_skipped(test.skipped).c_str());
+    check(test.samples > 0, "training stopped: epoch " + std::to_string(epoch + 1) +
+                                " evaluated no test image (none could be decoded; see above); " + kept());
+    // The last update can blow the weights up without a training loss to show
+    // it (that loss was computed before the update): check them, and the test
+    // loss, before anything is saved.
+    const std::string blown = first_non_finite(*model);
+    if (!blown.empty() || !std::isfinite(test.loss))
+      fail("training stopped: the network diverged at step " + std::to_string(step) + " (epoch " +
+           std::to_string(epoch + 1) + "): " +
+           (!blown.empty() ? blown + " holds a non-finite value" : "the test loss is " + std::to_string(test.loss)) +
+           "; " + kept());
+
+    std::optional<TensorFile> best;
     if (test.accuracy > best_accuracy) {
       best_accuracy = test.accuracy;
-      save_model(*model, best_path, metadata);
+      best = model_state(*model, metadata);
     }
     last = {{"epoch", epoch + 1},
             {"lr", decimal(lr)},
-            {"train_loss", seen ? loss_sum / seen : 0.0},
-            {"train_acc", seen ? static_cast<double>(correct) / seen : 0.0},
+            {"train_loss", loss_sum / seen},
+            {"train_acc", static_cast<double>(correct) / seen},
             {"test_loss", test.loss},
             {"test_acc", test.accuracy},
             {"seconds", seconds},
@@ -555,13 +621,57 @@ int run_train(const TrainConfig& c) {
             {"step", step}};
     if (train_set.on_disk)  // images left out of this epoch's batches (listing-time skips are in the log)
       last["skipped_images"] = loader.skipped().size() + test.skipped.size();
-    metrics << last.dump() << std::endl;
-    save(step);
+    metric_lines.push_back(last.dump());
+    TensorFile next_state;
+    next_state.metadata = {{"step", std::to_string(step)}, {"best_accuracy", json(best_accuracy).dump()},
+                           {"seed", std::to_string(c.seed)}};
+    next_state.add_i64("step", step);
+    sgd.save_state(next_state);
+    save_schedules(*model, next_state);
+    run.commit(model_state(*model, metadata), std::move(best), std::move(next_state), metric_lines,
+               config.dump(2) + "\n");
+    committed_step = step;
   }
   std::fprintf(stderr, "final test accuracy %.2f%% (best %.2f%%); run saved in %s\n",
                100.0 * last.value("test_acc", 0.0), 100.0 * best_accuracy, out.c_str());
   if (c.json) std::cout << last.dump() << std::endl;
   return 0;
+}
+
+// eval's model and activations: what an actlab checkpoint recorded, where no
+// flag names them; a flag that contradicts the record is an error (a ReLU
+// network evaluated as SiLU gives a wrong accuracy, not an error, otherwise).
+// Files without the record (PyTorch's) take the flags and defaults.
+ModelArgs model_of_checkpoint(const EvalConfig& c, const TensorFile& file) {
+  ModelArgs a = c.model;
+  const auto recorded = [&](const char* key) -> const std::string* {
+    const auto it = file.metadata.find(key);
+    return it == file.metadata.end() ? nullptr : &it->second;
+  };
+  const auto conflict = [&](const std::string& flag, const std::string& given, const std::string& stored) {
+    fail(flag + " " + given + " differs from what " + c.checkpoint + " was trained with (" + stored + "); leave " +
+         flag + " out to use the recorded one");
+  };
+  if (const std::string* model = recorded("model")) {
+    if (c.model_given && c.model.model != *model) conflict("--model", c.model.model, *model);
+    a.model = *model;
+  }
+  if (const std::string* act = recorded("act")) {
+    if (c.act_given && c.model.act != *act) conflict("--act", c.model.act, *act);
+    a.act = *act;
+  }
+  if (const std::string* act_at = recorded("act_at")) {
+    std::vector<std::string> stored;
+    try {
+      stored = json::parse(*act_at).get<std::vector<std::string>>();
+    } catch (const json::exception&) {
+      fail("--checkpoint: " + c.checkpoint + " has malformed act_at metadata ('" + *act_at + "')");
+    }
+    if (c.act_at_given && c.model.act_at != stored)
+      conflict("--act-at", json(c.model.act_at).dump(), json(stored).dump());
+    a.act_at = stored;
+  }
+  return a;
 }
 
 int run_eval(const EvalConfig& c) {
@@ -570,6 +680,7 @@ int run_eval(const EvalConfig& c) {
   check(c.split == "test" || c.split == "train", "--split must be test or train (got '" + c.split + "')");
   const Device device = use_device(c.device, c.deterministic);
   const TensorFile checkpoint = read_safetensors(c.checkpoint);
+  const ModelArgs model_args = model_of_checkpoint(c, checkpoint);
   DataSource source = data_source(c.data, c.image_size);
   if (source.kind == "imagefolder" && c.image_size == 0) {  // the size the checkpoint was trained at
     auto it = checkpoint.metadata.find("input");
@@ -597,13 +708,17 @@ int run_eval(const EvalConfig& c) {
   }
   if (device == Device::cpu) {
     const int64_t count = c.limit > 0 ? std::min(c.limit, data.count) : data.count;
-    check_batch_fits(c.model, data, c.batch, count, Pass::evaluation);
+    check_batch_fits(model_args, data, c.batch, count, Pass::evaluation);
   }
-  auto model = build_model(c.model, data.channels, data.classes, 0);
+  auto model = build_model(model_args, data.channels, data.classes, 0);
   load_model(*model, checkpoint);
   model->to(device);
   const EvalResult r = evaluate(*model, data, c.batch, c.limit, data.on_disk ? loader_threads_of(c.loader_threads) : 1);
   if (!r.skipped.empty()) std::fprintf(stderr, "eval: %s\n", describe_skipped(r.skipped).c_str());
+  check(r.samples > 0, "eval: the " + c.split + " split of " + c.data + " gave no sample to evaluate" +
+                           (r.skipped.empty() ? " (it is empty)" : " (none could be decoded)"));
+  check(std::isfinite(r.loss), "eval: the loss on the " + c.split + " split is " + std::to_string(r.loss) + ": " +
+                                   c.checkpoint + " holds a network that diverged");
   if (c.json) {
     std::cout << json{{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}}.dump() << std::endl;
   } else {

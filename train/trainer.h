@@ -34,7 +34,8 @@ struct TrainConfig {
 };
 
 struct EvalConfig {
-  ModelArgs model;
+  ModelArgs model;                    // where not given: what the checkpoint recorded
+  bool model_given = false, act_given = false, act_at_given = false;
   std::string data = "fashion-mnist", checkpoint, split = "test", device = "cpu";
   int64_t batch = 256, limit = -1;
   bool json = false, deterministic = false;
