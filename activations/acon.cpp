@@ -192,7 +192,8 @@ void Acon::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::acon_forward(x, o.a, o.b, o.beta, mode, y);
 #endif
-  const auto [N, C, HW] = planes_of(x);
+  const Planes planes = planes_of(x);
+  const int64_t N = planes.N, C = planes.C, HW = planes.HW;
   const float* in = x.data();
   float* out = y.data();
 #pragma omp parallel for schedule(static)
@@ -230,7 +231,8 @@ void Acon::backward_kernel(const Tensor& x, const Tensor& y, const Tensor& dy, c
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::acon_backward(x, dy, o.a, o.b, o.beta, mode, dx, da, db, dbeta);
 #endif
-  const auto [N, C, HW] = planes_of(x);
+  const Planes planes = planes_of(x);
+  const int64_t N = planes.N, C = planes.C, HW = planes.HW;
   const float* in = x.data();
   const float* g = dy.data();
   float* out = dx.data();

@@ -246,7 +246,8 @@ void DyRelu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Ten
 #ifdef ACTLAB_HAVE_CUDA
   if (x.device() == Device::cuda) return cuda::dyrelu_forward(x, ops[0].data(), shared, k_, cuda_attention(ops), y);
 #endif
-  const auto [N, C, HW] = planes_of(x);
+  const Planes planes = planes_of(x);
+  const int64_t N = planes.N, C = planes.C, HW = planes.HW;
   // dyrelu-c: the attention before its clamp, π = min(q, 1).
   std::vector<float> attention;
   if (kind_ == DyReluKind::c) {
@@ -297,7 +298,8 @@ void DyRelu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, c
   if (x.device() == Device::cuda)
     return cuda::dyrelu_backward(x, dy, ops[0].data(), shared, k_, cuda_attention(ops), dx, dcoef_out, dweight, dbias);
 #endif
-  const auto [N, C, HW] = planes_of(x);
+  const Planes planes = planes_of(x);
+  const int64_t N = planes.N, C = planes.C, HW = planes.HW;
   const int K = k_, lines = 2 * k_;
   const float* in = x.data();
   const float* g = dy.data();

@@ -104,7 +104,8 @@ void Pwlu::update_statistics(const Tensor& x) {
   } else
 #endif
   {
-    const auto [N, C, HW] = planes_of(x);
+    const Planes planes = planes_of(x);
+    const int64_t N = planes.N, C = planes.C, HW = planes.HW;
     const float* in = x.data();
     std::vector<double> plane_sum(N * C), plane_square(N * C);
 #pragma omp parallel for schedule(static)
@@ -150,7 +151,8 @@ void Pwlu::forward_kernel(const Tensor& x, const std::vector<Tensor>& ops, Tenso
     return cuda::pwlu_forward(x, ops[kPoints].data(), ops[kLeft].data(), ops[kRight].data(), ops[kSlopeLeft].data(),
                               ops[kSlopeRight].data(), n_, layer_, y);
 #endif
-  const auto [N, C, HW] = planes_of(x);
+  const Planes planes = planes_of(x);
+  const int64_t N = planes.N, C = planes.C, HW = planes.HW;
   const float* in = x.data();
   float* out = y.data();
   const int n = n_;
@@ -191,7 +193,8 @@ void Pwlu::backward_kernel(const Tensor& x, const Tensor&, const Tensor& dy, con
                                ops[kSlopeLeft].data(), ops[kSlopeRight].data(), n_, layer_, dx, grad(kPoints),
                                grad(kLeft), grad(kRight), grad(kSlopeLeft), grad(kSlopeRight));
 #endif
-  const auto [N, C, HW] = planes_of(x);
+  const Planes planes = planes_of(x);
+  const int64_t N = planes.N, C = planes.C, HW = planes.HW;
   const int64_t stride = n_ + 5;   // per plane: points, then B_L, B_R, K_L, K_R
   const float* in = x.data();
   const float* g = dy.data();

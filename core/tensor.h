@@ -76,6 +76,9 @@ bool same_shape(const Tensor& a, const Tensor& b);
 
 // An [N, C, ...] tensor seen as N·C planes of HW elements (the product of the
 // remaining dimensions; 1 for [N, C]): how per-channel kernels walk it.
+// Kernels copy the fields into named locals rather than structured bindings:
+// clang 14, which builds the fuzz targets, cannot capture a structured
+// binding in an OpenMP region.
 struct Planes {
   int64_t N, C, HW;
 };

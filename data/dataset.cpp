@@ -38,7 +38,10 @@ class DataFile {
     std::vector<uint8_t> out;
     try {
       while (out.size() < count) {
-        const size_t piece = static_cast<size_t>(std::min<uint64_t>(count - out.size(), 1 << 24));
+        // Pieces that double as the file proves to hold them: a header that
+        // promises gigabytes costs nothing until the bytes arrive.
+        const uint64_t next = std::max<uint64_t>(uint64_t{1} << 16, out.size());
+        const size_t piece = static_cast<size_t>(std::min<uint64_t>(count - out.size(), std::min<uint64_t>(next, 1 << 24)));
         const size_t at = out.size();
         out.resize(at + piece);
         const int n = gzread(file_, out.data() + at, static_cast<unsigned>(piece));

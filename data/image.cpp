@@ -1,7 +1,15 @@
 // Image decoding, the torchvision crop geometry and resampling (see image.h).
-// The one translation unit that holds stb_image's and stb_image_resize's code.
+// JPEG through libjpeg-turbo and PNG through libpng, the decoders Pillow (and
+// so torchvision) uses; stb_image 2.27, Debian 12's, writes out of bounds on
+// crafted JPEG Huffman tables (nothings/stb#1289 and #1291, found again by
+// fuzz/fuzz_image.cpp). The one translation unit that holds stb_image_resize's code.
 #include "data/image.h"
 
+#include <png.h>
+#include <sys/stat.h>
+#include <turbojpeg.h>
+
+#include <cerrno>
 #include <cmath>
 
 #include "core/error.h"
@@ -27,11 +35,7 @@ static void stbir_check(bool ok, const char* what, int line) {
 #define STBIR_ASSERT(x) ((void)0)
 #endif
 
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_PNG
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
-#include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 
 namespace actlab {
@@ -39,27 +43,160 @@ namespace {
 
 int python_round(double v) { return static_cast<int>(std::nearbyint(v)); }  // half to even, as Python's round
 
+// The largest image decoded: 2^26 pixels (8192 x 8192, 192 MiB as RGB). A
+// header may claim up to 2^24 x 2^24 (stb's own cap), and a loader thread per
+// core would each try to hold such an image.
+constexpr int64_t kMostPixels = int64_t{1} << 26;
+
+bool too_large(int width, int height, std::string& why) {
+  if (static_cast<int64_t>(width) * height <= kMostPixels) return false;
+  why = "the image is " + std::to_string(width) + "x" + std::to_string(height) +
+        ", more than the 67 megapixels actlab decodes";
+  return true;
+}
+
+}  // namespace
+
+namespace {
+
+enum class Format { jpeg, png, unknown };
+
+Format format_of(const std::vector<uint8_t>& bytes) {
+  static const uint8_t kJpeg[] = {0xff, 0xd8, 0xff}, kPng[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (bytes.size() >= sizeof kJpeg && std::memcmp(bytes.data(), kJpeg, sizeof kJpeg) == 0) return Format::jpeg;
+  if (bytes.size() >= sizeof kPng && std::memcmp(bytes.data(), kPng, sizeof kPng) == 0) return Format::png;
+  return Format::unknown;
+}
+
+// The file's bytes, or its first `limit` (none over 256 MiB is read).
+bool read_bytes(const std::string& path, std::vector<uint8_t>& bytes, std::string& why,
+                int64_t limit = int64_t{1} << 28) {
+  struct stat info{};
+  if (::stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    why = "not a readable regular file";
+    return false;
+  }
+  if (info.st_size > (int64_t{1} << 28)) {
+    why = "larger than 256 MiB";
+    return false;
+  }
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    why = std::strerror(errno);
+    return false;
+  }
+  bytes.resize(static_cast<size_t>(std::min<int64_t>(info.st_size, limit)));
+  const size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+  bytes.resize(got);
+  return true;
+}
+
+// A TurboJPEG decompressor that frees itself.
+struct Jpeg {
+  tjhandle handle = tjInitDecompress();
+  ~Jpeg() {
+    if (handle) tjDestroy(handle);
+  }
+  std::string error() const { return handle ? tjGetErrorStr2(handle) : "cannot start libjpeg-turbo"; }
+};
+
+// libpng's simplified reader over a memory buffer, freed however it ends.
+struct Png {
+  png_image image{};
+  Png() { image.version = PNG_IMAGE_VERSION; }
+  ~Png() { png_image_free(&image); }
+  std::string error() const { return image.message[0] ? image.message : "unknown libpng error"; }
+};
+
+// Width and height from the header alone.
+bool read_header(const std::vector<uint8_t>& bytes, Format format, int& width, int& height, std::string& why) {
+  if (format == Format::jpeg) {
+    Jpeg jpeg;
+    int subsampling = 0, colorspace = 0;
+    if (jpeg.handle && tjDecompressHeader3(jpeg.handle, bytes.data(), bytes.size(), &width, &height, &subsampling,
+                                           &colorspace) == 0)
+      return true;
+    why = jpeg.error();
+    return false;
+  }
+  if (format == Format::png) {
+    Png png;
+    if (png_image_begin_read_from_memory(&png.image, bytes.data(), bytes.size())) {
+      width = static_cast<int>(png.image.width);
+      height = static_cast<int>(png.image.height);
+      return true;
+    }
+    why = png.error();
+    return false;
+  }
+  why = "not a JPEG or PNG file";
+  return false;
+}
+
 }  // namespace
 
 bool decode_image(const std::string& path, Image& image, std::string& why) {
-  int width = 0, height = 0, channels = 0;
-  stbi_uc* pixels = stbi_load(path.c_str(), &width, &height, &channels, 3);
-  if (!pixels) {
-    why = stbi_failure_reason() ? stbi_failure_reason() : "unknown error";
+  std::vector<uint8_t> bytes;
+  if (!read_bytes(path, bytes, why)) return false;
+  const Format format = format_of(bytes);
+  int width = 0, height = 0;
+  if (!read_header(bytes, format, width, height, why) || too_large(width, height, why)) return false;
+  if (width < 1 || height < 1) {
+    why = "the image is empty";
     return false;
+  }
+  const size_t pixels = static_cast<size_t>(width) * static_cast<size_t>(height);
+  if (format == Format::jpeg) {
+    // Accurate integer IDCT and fancy upsampling, as Pillow decodes; a warning
+    // (a truncated or corrupt stream) fails the image, as Pillow's
+    // "image file is truncated" does.
+    Jpeg jpeg;
+    image.rgb.resize(3 * pixels);
+    if (!jpeg.handle || tjDecompress2(jpeg.handle, bytes.data(), bytes.size(), image.rgb.data(), width, 0, height,
+                                      TJPF_RGB, TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING) != 0) {
+      why = jpeg.error();
+      return false;
+    }
+  } else {
+    // RGBA, then the alpha dropped (as Pillow's convert("RGB") and stb did),
+    // not composited onto a background.
+    Png png;
+    std::vector<uint8_t> rgba(4 * pixels);
+    if (!png_image_begin_read_from_memory(&png.image, bytes.data(), bytes.size())) {
+      why = png.error();
+      return false;
+    }
+    png.image.format = PNG_FORMAT_RGBA;
+    if (!png_image_finish_read(&png.image, nullptr, rgba.data(), 0, nullptr)) {
+      why = png.error();
+      return false;
+    }
+    image.rgb.resize(3 * pixels);
+    for (size_t i = 0; i < pixels; ++i)
+      for (int c = 0; c < 3; ++c) image.rgb[3 * i + c] = rgba[4 * i + c];
   }
   image.width = width;
   image.height = height;
-  image.rgb.assign(pixels, pixels + static_cast<size_t>(width) * height * 3);
-  stbi_image_free(pixels);
   return true;
 }
 
 bool probe_image(const std::string& path, std::string& why) {
-  int width = 0, height = 0, channels = 0;
-  if (stbi_info(path.c_str(), &width, &height, &channels) && width > 0 && height > 0) return true;
-  why = stbi_failure_reason() ? stbi_failure_reason() : "unknown error";
-  return false;
+  // The header from the first 256 KiB, which hold it unless metadata (EXIF,
+  // ICC) comes first at length; then from the whole file.
+  constexpr int64_t kHead = 256 << 10;
+  std::vector<uint8_t> bytes;
+  if (!read_bytes(path, bytes, why, kHead)) return false;
+  int width = 0, height = 0;
+  if (!read_header(bytes, format_of(bytes), width, height, why)) {
+    if (static_cast<int64_t>(bytes.size()) < kHead) return false;
+    if (!read_bytes(path, bytes, why) || !read_header(bytes, format_of(bytes), width, height, why)) return false;
+  }
+  if (width < 1 || height < 1) {
+    why = "the image is empty";
+    return false;
+  }
+  return !too_large(width, height, why);
 }
 
 Box random_resized_crop_box(int height, int width, Random& rng) {

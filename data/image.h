@@ -1,5 +1,5 @@
 // Decoded RGB images and the imagefolder transforms (SPEC 4): decoding with
-// stb_image (JPEG, PNG; grey and RGBA become RGB), torchvision's
+// libjpeg-turbo and libpng (grey and RGBA become RGB), torchvision's
 // RandomResizedCrop(S, scale=(0.08, 1), ratio=(3/4, 4/3)) + flip for training,
 // Resize(round(S/0.875)) + CenterCrop(S) for evaluation, then ImageNet
 // normalisation into a planar [3, S, S] float image.
@@ -27,7 +27,7 @@ struct Box {
 // Reads and decodes an image file; false with a reason (stb's) when it cannot.
 bool decode_image(const std::string& path, Image& image, std::string& why);
 // Reads only the header (cheap): false with a reason when the file is no JPEG
-// or PNG that stb_image can read.
+// or PNG that libjpeg-turbo or libpng can read.
 bool probe_image(const std::string& path, std::string& why);
 
 // torchvision's RandomResizedCrop.get_params: 10 tries of an area in

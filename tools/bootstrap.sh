@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 what=${1:-train}
 
 packages=(cmake make g++ libopenblas-dev libstb-dev doctest-dev dataset-fashion-mnist
-          nlohmann-json3-dev libcli11-dev zlib1g-dev libsleef-dev libdnnl-dev)
+          nlohmann-json3-dev libcli11-dev zlib1g-dev libsleef-dev libdnnl-dev libturbojpeg0-dev libpng-dev
+          clang libclang-rt-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

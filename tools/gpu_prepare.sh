@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 packages=(libopenblas-dev libopenblas-pthread-dev libopenblas0-pthread libgfortran5 libquadmath0
           libcli11-dev nlohmann-json3-dev doctest-dev zlib1g-dev zlib1g libstb-dev libstb0 libsleef-dev libsleef3
-          libdnnl-dev libdnnl2 ocl-icd-libopencl1
+          libdnnl-dev libdnnl2 ocl-icd-libopencl1 libturbojpeg0-dev libturbojpeg0 libpng-dev libpng16-16
           dataset-fashion-mnist)
 mkdir -p .gpu/debs
 rm -f .gpu/debs/*.deb

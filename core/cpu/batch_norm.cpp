@@ -11,7 +11,8 @@ namespace actlab::cpu {
 void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                       Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,
                       Tensor& save_invstd) {
-  const auto [N, C, HW] = planes_of(x);
+  const Planes planes = planes_of(x);
+  const int64_t N = planes.N, C = planes.C, HW = planes.HW;
   const double count = static_cast<double>(N * HW);
   const float* xd = x.data();
   float* yd = y.data();
@@ -53,7 +54,8 @@ void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
 
 void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                      const Tensor& running_var, float eps, Tensor& y) {
-  const auto [N, C, HW] = planes_of(x);
+  const Planes planes = planes_of(x);
+  const int64_t N = planes.N, C = planes.C, HW = planes.HW;
   const float* xd = x.data();
   float* yd = y.data();
 #pragma omp parallel for collapse(2) schedule(static)
@@ -72,7 +74,8 @@ void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, c
 // dx = γ·invstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)), with M = N·H·W.
 void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                          const Tensor& save_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const auto [N, C, HW] = planes_of(x);
+  const Planes planes = planes_of(x);
+  const int64_t N = planes.N, C = planes.C, HW = planes.HW;
   const double count = static_cast<double>(N * HW);
   const float* xd = x.data();
   const float* dyd = dy.data();
