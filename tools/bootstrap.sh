@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian machine to a result:
 #   bash tools/bootstrap.sh train   install, build, train ResNet-20 on Fashion-MNIST
-#   bash tools/bootstrap.sh test    install, build, run the whole test suite (what CI runs)
+#   bash tools/bootstrap.sh test    install, build, run the whole test suite and a one-minute fuzz smoke run (what CI runs)
 #   bash tools/bootstrap.sh asan    install, build with ASan+UBSan, run the test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,8 @@ case "$what" in
   test)
     cmake --preset release >/dev/null
     cmake --build --preset release
+    # The fuzz targets for 8 seconds each from their seed corpora (clang, ASan + UBSan), then the suite.
+    bash tools/fuzz.sh smoke
     ctest --preset release
     ;;
   asan)
