@@ -12,7 +12,7 @@ MetaAcon::MetaAcon(Spec& spec, int64_t channels, Random& rng) : Acon(spec, AconK
   const int r = spec.get_int("r", 16);
   const std::string space = spec.get_string("space", "channel");
   bn_ = spec.get_bool("bn", true);
-  if (r < 1) spec.reject("r", "must be at least 1");
+  if (r < 1 || r > 1024) spec.reject("r", "must be from 1 to 1024 (the paper uses 16)");
   if (space == "channel") space_ = Space::channel;
   else if (space == "layer") space_ = Space::layer;
   else if (space == "pixel") space_ = Space::pixel;

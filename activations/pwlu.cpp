@@ -29,6 +29,7 @@ Pwlu::Pwlu(Spec& spec, int64_t channels) : Activation(spec.text()) {
   momentum_ = spec.get_float("momentum", 0.9f);
   sigmas_ = spec.get_float("sigmas", 3.0f);
   if (n_ < 2 || n_ % 2) spec.reject("n", "must be even and at least 2 (PWLU starts as ReLU, which needs a breakpoint at 0)");
+  if (n_ > 1024) spec.reject("n", "must be at most 1024 (the paper uses 16)");
   if (mode != "channel" && mode != "layer") spec.reject("mode", "expected channel or layer");
   if (stat_epochs_ < 0) spec.reject("stat_epochs", "must be 0 or more");
   if (!(momentum_ >= 0.0f && momentum_ < 1.0f)) spec.reject("momentum", "must be in [0, 1)");

@@ -215,6 +215,9 @@ TEST_CASE("absurd numbers are refused naming the flag or the option") {
   for (const std::string spec : {"swish(beta=inf)", "swish(beta=nan)", "leaky-relu(slope=-inf)", "pwlu(momentum=nan)",
                                  "swish(beta=1e50)"})
     check_one_line_error(run_actlab("summary --act '" + spec + "'"), "must be a finite number");
+  // Found by fuzz_spec: sizes that asked for gigabytes of parameters.
+  check_one_line_error(run_actlab("summary --act 'pwlu(n=811111144)'"), "option 'n' must be at most 1024");
+  check_one_line_error(run_actlab("summary --act 'meta-acon(r=811111144)'"), "option 'r' must be from 1 to 1024");
 }
 
 TEST_CASE("eval uses the model and activation the checkpoint recorded, and a flag that contradicts them is an error") {

@@ -92,7 +92,7 @@ def main():
 
     images, labels = idx([i % 256 for i in range(3 * 4 * 4)], 4, 4, [1, 2, 9])
     put('fuzz_idx', 'plain', bytes([len(labels)]) + labels + images)
-    put('fuzz_idx', 'gzip', bytes([len(labels)]) + labels + gzip.compress(images))
+    put('fuzz_idx', 'gzip', bytes([len(labels)]) + labels + gzip.compress(images, mtime=0))
     images, labels = idx([200] * (2 * 28 * 28), 28, 28, [0, 5])
     put('fuzz_idx', 'fashion-28x28', bytes([len(labels)]) + labels + images)
 
@@ -108,6 +108,9 @@ def main():
                               'dyrelu-b(k=3,r=2)', 'dyrelu-c(tau=2)', 'pwlu(n=8,mode=layer,stat_epochs=0)',
                               'leaky-relu(slope=0.2)', 'elu(alpha=0.5)', 'prelu(init=0.1)']):
         put('fuzz_spec', 'spec-%d' % i, spec.encode())
+    # What fuzzing found (gigabytes of parameters asked for), kept as seeds.
+    put('fuzz_spec', 'found-pwlu-huge-n', b'pwlu(n=811111144)')
+    put('fuzz_spec', 'found-meta-acon-huge-r', b'meta-acon(r=811111144)')
 
     put('fuzz_glob', 'resnet20', b'layer1.**=silu\npreset:3x3=acon-c\nlayer*.0.act?=relu\n'
         b'act1\nlayer1.0.act1\nlayer1.0.act2\nlayer3.2.act2\n')

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <new>
 
 #include "core/error.h"
 #include "core/kernels.h"
@@ -253,6 +254,9 @@ int main(int argc, char** argv) {
     return run_summary(summary);
   } catch (const Error& error) {
     std::fprintf(stderr, "actlab: error: %s\n", error.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "actlab: error: out of memory; use a smaller --batch, or free memory for this run\n");
     return 1;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "actlab: error: %s\n", error.what());
