@@ -100,6 +100,15 @@ const Kernels& cuda_kernels();           // core/cuda/
 void set_deterministic(bool on);
 bool deterministic();
 
+// --conv-algorithm: how the CPU runs 3x3 stride-1 convolutions. `automatic`
+// lets oneDNN choose (Winograd F(4x4, 3x3) where it pays: faster, about 1e-6
+// relative error against a double-precision sum); `direct` asks for direct
+// kernels, as PyTorch does (about 2e-7). docs/PRECISION.md has the figures.
+enum class ConvAlgorithm : uint8_t { automatic, direct };
+void set_conv_algorithm(ConvAlgorithm algorithm);
+ConvAlgorithm conv_algorithm();
+ConvAlgorithm parse_conv_algorithm(const std::string& name);   // "auto" | "direct"; throws Error
+
 // The most elements one cuDNN call takes in a tensor: 2^31 - 1, the limit
 // PyTorch also keeps to. GPU convolutions over larger tensors run in slices
 // of the batch, and batch norm over larger ones on actlab's own kernels.

@@ -233,3 +233,17 @@ TEST_CASE("eval uses the model and activation the checkpoint recorded, and a fla
   check_one_line_error(run_actlab(eval + " --act-at 'layer1.**=relu'"), "--act-at");
   fs::remove_all(dir);
 }
+
+TEST_CASE("--conv-algorithm direct is recorded in config.json and kept by --resume, and another value is an error") {
+  const std::string dir = temp_dir("conv-algorithm");
+  check_one_line_error(run_actlab("train --data " + kTiny + " --conv-algorithm winograd --out " + dir + "/x"),
+                       "--conv-algorithm");
+  const Run r = run_actlab("train --data " + kTiny + " --epochs 2 --max-steps 4 --batch 16 --threads 1 --conv-algorithm direct --out " +
+                           dir + "/run");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK(nlohmann::json::parse(slurp(dir + "/run/config.json"))["conv_algorithm"] == "direct");
+  const Run resumed = run_actlab("train --epochs 2 --threads 1 --resume " + dir + "/run");
+  REQUIRE_MESSAGE(resumed.status == 0, resumed.err);
+  CHECK(nlohmann::json::parse(slurp(dir + "/run/config.json"))["conv_algorithm"] == "direct");
+  fs::remove_all(dir);
+}

@@ -99,6 +99,7 @@ void resume_settings(const CLI::App& t, TrainConfig& train) {
   keep("--no-augment", &TrainConfig::augment);
   keep("--no-shuffle", &TrainConfig::shuffle);
   keep("--seed", &TrainConfig::seed);
+  keep("--conv-algorithm", &TrainConfig::conv_algorithm);
   keep("--init-from", &TrainConfig::init_from);
   keep("--init-partial", &TrainConfig::init_partial);
   keep("--init-skip-head", &TrainConfig::init_skip_head);
@@ -200,7 +201,13 @@ int main(int argc, char** argv) {
     sub->add_option("--device", device, "cpu or cuda")->capture_default_str();
   }
   int loader_threads = 0;
+  std::string conv_algorithm = "auto";
   for (CLI::App* sub : {t, e}) {
+    sub->add_option("--conv-algorithm", conv_algorithm,
+                    "CPU 3x3 convolutions: auto (oneDNN's choice: Winograd where it pays, ~1e-6 relative error) or "
+                    "direct (as PyTorch, ~2e-7; slower)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "direct"}));
     sub->add_flag("--deterministic", deterministic, "GPU: only algorithms whose results never vary (CPU always is)");
     sub->add_option("--loader-threads", loader_threads,
                     "threads decoding imagefolder images (default: one per core; in-memory sets use one)")
@@ -225,6 +232,7 @@ int main(int argc, char** argv) {
       train.threads = threads;
       train.device = device;
       train.deterministic = deterministic;
+      train.conv_algorithm = conv_algorithm;
       if (t->count("--max-steps") && !t->count("--epochs")) train.epochs = 0;
       train.loader_threads = loader_threads;
       if (!train.resume.empty()) resume_settings(*t, train);
@@ -244,6 +252,7 @@ int main(int argc, char** argv) {
       eval.threads = threads;
       eval.device = device;
       eval.deterministic = deterministic;
+      eval.conv_algorithm = conv_algorithm;
       eval.loader_threads = loader_threads;
       eval.model_given = e->count("--model") > 0;
       eval.act_given = e->count("--act") > 0;

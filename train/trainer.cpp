@@ -256,6 +256,7 @@ json config_json(const TrainConfig& c, const std::string& out, const DataSource&
           {"seed", c.seed},
           {"device", c.device},
           {"deterministic", c.deterministic},
+          {"conv_algorithm", c.conv_algorithm},
           {"threads", num_threads()},
           {"loader_threads", loader_threads_of(c.loader_threads)},
           {"init_from", c.init_from},
@@ -332,6 +333,7 @@ TrainConfig read_train_config(const std::string& run_dir) {
     c.seed = j.at("seed");
     c.device = j.at("device");
     c.deterministic = j.value("deterministic", false);
+    c.conv_algorithm = j.value("conv_algorithm", "auto");
     c.init_from = j.at("init_from");
     c.init_partial = j.value("init_partial", false);
     c.init_skip_head = j.value("init_skip_head", false);
@@ -424,6 +426,7 @@ int run_train(const TrainConfig& c) {
   check(!c.init_from.empty() || (!c.init_partial && !c.init_skip_head),
         "--init-partial and --init-skip-head apply to --init-from, which was not given");
   const Device device = use_device(c.device, c.deterministic);
+  set_conv_algorithm(parse_conv_algorithm(c.conv_algorithm));
   Schedule schedule = Schedule::parse(c.schedule);
   const DataSource source = data_source(c.data, c.image_size);
   const int loader_threads = loader_threads_of(c.loader_threads);
@@ -679,6 +682,7 @@ int run_eval(const EvalConfig& c) {
   check(c.batch >= 1, "--batch must be at least 1");
   check(c.split == "test" || c.split == "train", "--split must be test or train (got '" + c.split + "')");
   const Device device = use_device(c.device, c.deterministic);
+  set_conv_algorithm(parse_conv_algorithm(c.conv_algorithm));
   const TensorFile checkpoint = read_safetensors(c.checkpoint);
   const ModelArgs model_args = model_of_checkpoint(c, checkpoint);
   DataSource source = data_source(c.data, c.image_size);

@@ -24,6 +24,7 @@ struct TrainConfig {
   float lr = 0.1f, momentum = 0.9f, wd = 1e-4f, warmup = 0.0f, label_smoothing = 0.0f;
   bool nesterov = false, augment = true, shuffle = true, json = false, deterministic = false;
   std::string wd_on = "weights", schedule = "cosine", device = "cpu";
+  std::string conv_algorithm = "auto";   // CPU 3x3 convolutions: auto (oneDNN's choice, Winograd) or direct
   uint64_t seed = 0;
   int threads = 0;
   int64_t image_size = 0;             // imagefolder only; 0: 224
@@ -36,7 +37,7 @@ struct TrainConfig {
 struct EvalConfig {
   ModelArgs model;                    // where not given: what the checkpoint recorded
   bool model_given = false, act_given = false, act_at_given = false;
-  std::string data = "fashion-mnist", checkpoint, split = "test", device = "cpu";
+  std::string data = "fashion-mnist", checkpoint, split = "test", device = "cpu", conv_algorithm = "auto";
   int64_t batch = 256, limit = -1;
   bool json = false, deterministic = false;
   int threads = 0;

@@ -2,8 +2,8 @@
 // AVX-512 kernels work on channel-blocked layouts (nChw16c), so each call reorders the NCHW tensors in
 // and out, as PyTorch does for its NCHW tensors. The algorithm is oneDNN's choice (convolution_auto):
 // Winograd F(4×4, 3×3) for the 3×3 stride-1 forward and backward-data passes where it pays, direct
-// kernels elsewhere. PyTorch asks for direct ones; Winograd trains ResNet-18 1.36-1.70× faster here,
-// at about 1e-6 relative error against 2e-7 (bench/CPU.md). The primitives are built once per shape
+// kernels elsewhere. PyTorch asks for direct ones, and so does --conv-algorithm direct; Winograd trains
+// ResNet-18 1.36-1.70× faster here, at about 1e-6 relative error against 2e-7 (docs/PRECISION.md). The primitives are built once per shape
 // and thread count and kept. With a fixed thread count oneDNN computes in a fixed order, so a run is
 // bit-identical to the last.
 #include <oneapi/dnnl/dnnl.hpp>
@@ -97,7 +97,8 @@ Primitives build(const ConvShape& s, bool bias) {
                                             : memory::dims{s.groups, s.K / s.groups, s.C / s.groups, s.R, s.S};
   const Tag w_tag = s.groups == 1 ? Tag::oihw : Tag::goihw;
   const memory::dims strides{s.stride, s.stride}, pads{s.pad, s.pad};
-  const auto algorithm = dnnl::algorithm::convolution_auto;
+  const auto algorithm = conv_algorithm() == ConvAlgorithm::direct ? dnnl::algorithm::convolution_direct
+                                                                    : dnnl::algorithm::convolution_auto;
   const memory::desc x_user = plain(x_dims, Tag::nchw), y_user = plain(y_dims, Tag::nchw),
                      w_user = plain(w_dims, w_tag), b_user = plain(b_dims, Tag::x);
 
@@ -137,10 +138,12 @@ Primitives build(const ConvShape& s, bool bias) {
 // The primitives of one shape, bias flag and thread count (oneDNN divides the work among the threads
 // it sees when a primitive is built), built on first use.
 const Primitives& primitives(const ConvShape& s, bool bias) {
-  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, bool, int>;
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, bool, int,
+                         ConvAlgorithm>;
   static std::mutex mutex;
   static std::map<Key, std::unique_ptr<Primitives>> cache;
-  const Key key{s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.groups, bias, omp_get_max_threads()};
+  const Key key{s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.groups, bias, omp_get_max_threads(),
+                conv_algorithm()};
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = cache[key];
   if (!slot) {

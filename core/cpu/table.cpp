@@ -43,6 +43,18 @@ int64_t cudnn_limit = std::numeric_limits<int32_t>::max();
 void set_deterministic(bool on) { deterministic_algorithms = on; }
 bool deterministic() { return deterministic_algorithms; }
 
+namespace {
+ConvAlgorithm chosen_conv_algorithm = ConvAlgorithm::automatic;
+}  // namespace
+
+void set_conv_algorithm(ConvAlgorithm algorithm) { chosen_conv_algorithm = algorithm; }
+ConvAlgorithm conv_algorithm() { return chosen_conv_algorithm; }
+ConvAlgorithm parse_conv_algorithm(const std::string& name) {
+  if (name == "auto") return ConvAlgorithm::automatic;
+  if (name == "direct") return ConvAlgorithm::direct;
+  fail("--conv-algorithm: expected auto or direct, got '" + name + "'");
+}
+
 int64_t cudnn_element_limit() { return cudnn_limit; }
 void set_cudnn_element_limit(int64_t limit) {
   check(limit >= 1 && limit <= std::numeric_limits<int32_t>::max(),
