@@ -153,6 +153,20 @@ TEST_CASE("a run that diverges exits non-zero and leaves the last good files as 
   fs::remove_all(dir);
 }
 
+TEST_CASE("recovery removes a dead writer's temporary files and leaves the user's own files alone") {
+  const std::string dir = temp_dir("leftovers");
+  REQUIRE(run_actlab("train --data " + kTiny + " --epochs 1 --batch 16 --threads 1 --out " + dir + "/run").status == 0);
+  std::ofstream(dir + "/run/model.safetensors.next.tmp.99999") << "half a write";
+  std::ofstream(dir + "/run/state.safetensors.tmp.99999") << "half a write";
+  std::ofstream(dir + "/run/notes.tmp.txt") << "the user's";
+  const Run resumed = run_actlab("train --epochs 2 --threads 1 --resume " + dir + "/run");
+  REQUIRE_MESSAGE(resumed.status == 0, resumed.err);
+  CHECK_FALSE(fs::exists(dir + "/run/model.safetensors.next.tmp.99999"));
+  CHECK_FALSE(fs::exists(dir + "/run/state.safetensors.tmp.99999"));
+  CHECK(slurp(dir + "/run/notes.tmp.txt") == "the user's");
+  fs::remove_all(dir);
+}
+
 TEST_CASE("a second run into a run directory in use is refused, and the first keeps its files") {
   const std::string dir = temp_dir("locked");
   {

@@ -69,9 +69,14 @@ RunDir::~RunDir() {
 std::string RunDir::file(const std::string& name) const { return (fs::path(path_) / name).string(); }
 
 std::optional<TensorFile> RunDir::recover() {
-  // Temporary files of writers that died: none is alive while we hold the lock.
-  for (const auto& entry : fs::directory_iterator(path_))
-    if (entry.path().filename().string().find(".tmp.") != std::string::npos) fs::remove(entry.path());
+  // Temporary files of writers that died (none is alive while we hold the
+  // lock): "<one of our files>[.next].tmp.<pid>", nothing else a user keeps here.
+  for (const auto& entry : fs::directory_iterator(path_)) {
+    const std::string name = entry.path().filename().string();
+    for (const char* ours : {kModel, kBest, kState, kMetrics, "config.json", "classes.txt"})
+      if (name.rfind(std::string(ours) + ".tmp.", 0) == 0 || name.rfind(std::string(ours) + kNext + ".tmp.", 0) == 0)
+        fs::remove(entry.path());
+  }
 
   std::optional<TensorFile> state;
   if (fs::exists(file(kState))) state = read_safetensors(file(kState));
