@@ -34,11 +34,12 @@ if [ ! -d "$root/usr" ]; then
   ls .gpu/debs/*.deb >/dev/null 2>&1 || { echo "no .gpu/debs: run tools/gpu_prepare.sh first and carry .gpu"; exit 2; }
   for f in .gpu/debs/*.deb; do dpkg -x "$f" "$root"; done
 fi
-# Only OpenBLAS and its Fortran run-time, SLEEF and oneDNN (with the OpenCL loader
-# it links) go on the library path; the rest of the system keeps its own libraries.
+# Only OpenBLAS and its Fortran run-time, SLEEF, oneDNN (with the OpenCL loader
+# it links), libjpeg-turbo and libpng go on the library path; the rest of the
+# system keeps its own libraries.
 mkdir -p .gpu/runtime
 for so in "$lib"/openblas-pthread/libopenblas.so.0 "$lib"/libgfortran.so.5 "$lib"/libquadmath.so.0 "$lib"/libsleef.so.3 \
-          "$lib"/libdnnl.so.2 "$lib"/libOpenCL.so.1; do
+          "$lib"/libdnnl.so.2 "$lib"/libOpenCL.so.1 "$lib"/libturbojpeg.so.0 "$lib"/libpng16.so.16; do
   ln -sf "$so" .gpu/runtime/
 done
 export LD_LIBRARY_PATH=$PWD/.gpu/runtime${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
