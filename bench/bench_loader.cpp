@@ -1,4 +1,4 @@
-// Throughput of the imagefolder loader: decode (stb_image) + random-resized-crop
+// Throughput of the imagefolder loader: decode (libjpeg-turbo, libpng) + random-resized-crop
 // + flip + normalise, on --threads worker threads, as training runs it. Without
 // --dir it writes --count JPEGs of ImageNet's typical size (500×375, quality 90,
 // photo-like content: smooth shapes, gradients and sensor noise, so the decoder

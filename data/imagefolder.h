@@ -14,7 +14,7 @@ namespace actlab {
 constexpr int64_t kDefaultImageSize = 224;
 
 // Lists split's images (train/ or val/) as an on-disk Dataset of size × size
-// samples. Files whose header stb_image cannot read are left out and listed in
+// samples. Files whose header libjpeg-turbo or libpng cannot read are left out and listed in
 // `skipped`; an empty class is kept (its index stays) with a note. Throws
 // Error for a missing train/ or val/, a val class unknown to train/, or a split
 // without a single readable image.
