@@ -48,11 +48,16 @@ int python_round(double v) { return static_cast<int>(std::nearbyint(v)); }  // h
 // core would each try to hold such an image.
 constexpr int64_t kMostPixels = int64_t{1} << 26;
 
-bool too_large(int width, int height, std::string& why) {
-  if (static_cast<int64_t>(width) * height <= kMostPixels) return false;
+// False with a reason for an empty image or one over kMostPixels.
+bool decodable_size(int width, int height, std::string& why) {
+  if (width < 1 || height < 1) {
+    why = "the image is empty";
+    return false;
+  }
+  if (static_cast<int64_t>(width) * height <= kMostPixels) return true;
   why = "the image is " + std::to_string(width) + "x" + std::to_string(height) +
         ", more than the 67 megapixels actlab decodes";
-  return true;
+  return false;
 }
 
 }  // namespace
@@ -141,11 +146,7 @@ bool decode_image(const std::string& path, Image& image, std::string& why) {
   if (!read_bytes(path, bytes, why)) return false;
   const Format format = format_of(bytes);
   int width = 0, height = 0;
-  if (!read_header(bytes, format, width, height, why) || too_large(width, height, why)) return false;
-  if (width < 1 || height < 1) {
-    why = "the image is empty";
-    return false;
-  }
+  if (!read_header(bytes, format, width, height, why) || !decodable_size(width, height, why)) return false;
   const size_t pixels = static_cast<size_t>(width) * static_cast<size_t>(height);
   if (format == Format::jpeg) {
     // Accurate integer IDCT and fancy upsampling, as Pillow decodes; a warning
@@ -192,11 +193,7 @@ bool probe_image(const std::string& path, std::string& why) {
     if (static_cast<int64_t>(bytes.size()) < kHead) return false;
     if (!read_bytes(path, bytes, why) || !read_header(bytes, format_of(bytes), width, height, why)) return false;
   }
-  if (width < 1 || height < 1) {
-    why = "the image is empty";
-    return false;
-  }
-  return !too_large(width, height, why);
+  return decodable_size(width, height, why);
 }
 
 Box random_resized_crop_box(int height, int width, Random& rng) {

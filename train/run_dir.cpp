@@ -23,6 +23,7 @@ constexpr const char* kModel = "model.safetensors";
 constexpr const char* kBest = "best.safetensors";
 constexpr const char* kState = "state.safetensors";
 constexpr const char* kMetrics = "metrics.jsonl";
+constexpr const char* kConfig = "config.json";
 constexpr const char* kLock = ".lock";
 constexpr const char* kNext = ".next";
 
@@ -73,7 +74,7 @@ std::optional<TensorFile> RunDir::recover() {
   // lock): "<one of our files>[.next].tmp.<pid>", nothing else a user keeps here.
   for (const auto& entry : fs::directory_iterator(path_)) {
     const std::string name = entry.path().filename().string();
-    for (const char* ours : {kModel, kBest, kState, kMetrics, "config.json", "classes.txt"})
+    for (const char* ours : {kModel, kBest, kState, kMetrics, kConfig, "classes.txt"})
       if (name.rfind(std::string(ours) + ".tmp.", 0) == 0 || name.rfind(std::string(ours) + kNext + ".tmp.", 0) == 0)
         fs::remove(entry.path());
   }
@@ -117,8 +118,7 @@ void RunDir::commit(TensorFile model, std::optional<TensorFile> best, TensorFile
     best->metadata["step"] = step;
     write_safetensors(*best, file(kBest) + kNext);
   }
-  if (!fs::exists(file("config.json")) || read_text(file("config.json")) != config)
-    write_file_atomic(file("config.json"), config);
+  if (!fs::exists(file(kConfig)) || read_text(file(kConfig)) != config) write_file_atomic(file(kConfig), config);
   state.metadata["metrics"] = json(metrics).dump();
   write_safetensors(state, file(kState));   // the commit
   rename_durably(file(kModel) + kNext, file(kModel));

@@ -387,18 +387,24 @@ double stored_number(const TensorFile& state, const std::string& key, double fal
   return value;
 }
 
+// visit(position name, activation) for every activation position of the model.
+template <class Visit>
+void for_each_activation(Model& model, const Visit& visit) {
+  model.for_each_module([&](const std::string& name, Module& m) {
+    if (auto* act = dynamic_cast<Activation*>(&m)) visit(name, *act);
+  });
+}
+
 // Each activation's schedule state (PWLU's phase) as "schedule.<position>".
 void save_schedules(Model& model, TensorFile& state) {
-  model.for_each_module([&](const std::string& name, Module& m) {
-    if (auto* act = dynamic_cast<Activation*>(&m))
-      if (const int64_t s = act->schedule_state()) state.add_i64("schedule." + name, s);
+  for_each_activation(model, [&](const std::string& name, Activation& act) {
+    if (const int64_t s = act.schedule_state()) state.add_i64("schedule." + name, s);
   });
 }
 
 void restore_schedules(Model& model, const TensorFile& state) {
-  model.for_each_module([&](const std::string& name, Module& m) {
-    if (auto* act = dynamic_cast<Activation*>(&m))
-      if (state.find("schedule." + name)) act->restore_schedule_state(state.i64("schedule." + name));
+  for_each_activation(model, [&](const std::string& name, Activation& act) {
+    if (state.find("schedule." + name)) act.restore_schedule_state(state.i64("schedule." + name));
   });
 }
 
@@ -516,9 +522,8 @@ int run_train(const TrainConfig& c) {
                static_cast<long long>(steps_per_epoch));
 
   std::set<std::string> notes;   // one per distinct activation spec, not one per position
-  model->for_each_module([&](const std::string&, Module& m) {
-    if (auto* act = dynamic_cast<Activation*>(&m))
-      if (std::string note = act->schedule_note(epochs); !note.empty()) notes.insert(note);
+  for_each_activation(*model, [&](const std::string&, Activation& act) {
+    if (std::string note = act.schedule_note(epochs); !note.empty()) notes.insert(note);
   });
   for (const std::string& note : notes) std::fprintf(stderr, "note: %s\n", note.c_str());
 
@@ -538,9 +543,7 @@ int run_train(const TrainConfig& c) {
   int64_t step = start_step;
   model->train();
   for (int64_t epoch = start_step / steps_per_epoch; epoch < epochs && step < total_steps; ++epoch) {
-    model->for_each_module([&](const std::string&, Module& m) {
-      if (auto* act = dynamic_cast<Activation*>(&m)) act->start_epoch(epoch);   // PWLU's phases
-    });
+    for_each_activation(*model, [&](const std::string&, Activation& act) { act.start_epoch(epoch); });   // PWLU's phases
     Loader loader(train_set, loader_options, epoch);
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), loader.batches());
     const auto epoch_start = Clock::now();
